@@ -1,0 +1,116 @@
+"""The public API under /api/v1: each app's router, and domain errors in API.md's shape."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import HttpError, ValidationError
+
+from sarafan.core.errors import SarafanError, error_body
+from sarafan.core.middleware import too_large
+
+logger = logging.getLogger("sarafan.api")
+
+api = NinjaAPI(
+    title="Sarafan API",
+    version="1",
+    description=(
+        "Referral programs: campaigns, participants and links, events (signup, order, refund, "
+        "share), rewards as e-certificates, analytics. Authenticate with "
+        "`Authorization: Bearer sk_test_…`."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(SarafanError)
+def _domain_error(request: HttpRequest, exc: SarafanError) -> HttpResponse:
+    return _error(request, exc.status, exc.as_body())
+
+
+def _param(loc: list[Any] | tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc]
+    # Ninja prefixes the location ("body", "payload", "query"…); the param is what follows.
+    while parts and parts[0] in {"body", "query", "path", "header", "payload", "filters"}:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+_PYDANTIC_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+    "json_invalid": "malformed_json",
+}
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    kind = str(first.get("type", "invalid"))
+    param = _param(first.get("loc", ()))
+    code = _PYDANTIC_CODES.get(kind, "invalid_value")
+    if code == "unknown_field":
+        message = f"Unknown field '{param}'."
+    elif code == "missing_field":
+        message = f"Missing required field '{param}'."
+    elif code == "malformed_json":
+        message = "The request body is not valid JSON."
+        param = None
+    else:
+        message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
+    status = 400 if code == "malformed_json" else 422
+    return _error(request, status, error_body("invalid_request", code, message, param))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, error_body("not_found", "not_found", "No such object."))
+
+
+_HTTP_TYPES = {401: "authentication", 403: "permission", 404: "not_found", 429: "rate_limited"}
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    type_ = _HTTP_TYPES.get(exc.status_code, "invalid_request")
+    return _error(request, exc.status_code, error_body(type_, type_, exc.message))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return too_large()
+
+
+@api.exception_handler(Exception)
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return _error(
+        request,
+        500,
+        error_body("server", "server_error", "Something went wrong on our side; it was logged."),
+    )
+
+
+def _mount_routers() -> None:
+    from sarafan.analytics.api import router as analytics
+    from sarafan.campaigns.api import router as campaigns
+    from sarafan.participants.api import router as participants
+    from sarafan.rewards.api import certificates, rewards
+    from sarafan.tracking.api import router as events
+
+    api.add_router("/campaigns", campaigns)
+    api.add_router("/participants", participants)
+    api.add_router("/events", events)
+    api.add_router("/rewards", rewards)
+    api.add_router("/certificates", certificates)
+    api.add_router("/analytics", analytics)
+
+
+_mount_routers()

@@ -1,0 +1,205 @@
+"""The `sarafan` command: run, serve, work, migrate, create projects, and Django's commands."""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sarafan.settings")
+    import django
+
+    django.setup()
+
+
+def _manage(args: Sequence[str]) -> None:
+    from django.core.management import execute_from_command_line
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sarafan.settings")
+    execute_from_command_line(["sarafan manage", *args])
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1)
+    return 0
+
+
+def _server_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--log-level",
+        os.environ.get("SARAFAN_SERVER_LOG_LEVEL", "warning"),
+        "sarafan.wsgi:application",
+    ]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the API, redirect, widget and console with granian (WSGI)."""
+    argv = _server_argv(args.host, args.port, args.workers, args.threads)
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with the server
+    return 0  # pragma: no cover
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run background tasks, and enqueue the periodic ones on their schedule."""
+    _setup_django()
+    from django.core.management import call_command
+
+    from sarafan.core.schedule import run_scheduler
+
+    stop = threading.Event()
+    if not args.no_schedule:
+        threading.Thread(target=run_scheduler, args=(stop,), daemon=True).start()
+    try:
+        call_command(
+            "db_worker",
+            interval=args.interval,
+            no_startup_delay=True,
+            reload=False,
+            verbosity=0,
+        )
+    finally:
+        stop.set()
+    return 0
+
+
+def cmd_project_create(args: argparse.Namespace) -> int:
+    _setup_django()
+    from sarafan.projects.services import create_project
+
+    project, keys = create_project(name=args.name)
+    result = {"id": project.public_id, **keys}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"Project {project.name} ({project.public_id}). Keys are shown only this once:")
+        for name, value in keys.items():
+            print(f"  {name:22} {value}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """First-run friendly: migrate, make the demo project, print how to log in, serve + work."""
+    _setup_django()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from sarafan.projects.demo import ensure_demo
+
+    call_command("migrate", interactive=False, verbosity=0)
+    demo = ensure_demo()
+    base = settings.BASE_URL
+    print(
+        "\n".join(
+            [
+                "",
+                "Sarafan is running.",
+                f"  Console:   {base}/console/",
+                f"  Login:     {demo['username']} / {demo['password']}",
+                f"  API:       {base}/api/v1/  (docs: {base}/api/v1/docs)",
+                f"  Project:   {demo['project']}  campaign {demo['campaign']}",
+                f"  Test secret key:      {demo['secret_key_test']}",
+                f"  Test publishable key: {demo['publishable_key_test']}",
+                f"  Data:      {settings.DATA_DIR}",
+                "Press Ctrl+C to stop.",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+    worker = subprocess.Popen([sys.executable, "-m", "sarafan.cli", "worker"])  # noqa: S603
+    server = subprocess.Popen(_server_argv(args.host, args.port, 1, 8))  # noqa: S603
+    try:
+        while server.poll() is None and worker.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in (server, worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in (server, worker):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return server.returncode or 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    _manage(["check", *(["--deploy"] if args.deploy else [])])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sarafan", description="Sarafan referral engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="migrate, create the demo project, serve with a worker")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="serve the API, redirect and console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("SARAFAN_WORKERS", "1")))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("SARAFAN_THREADS", "8")))
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run background tasks")
+    worker.add_argument("--interval", type=float, default=0.1, help="poll interval, seconds")
+    worker.add_argument("--no-schedule", action="store_true", help="do not run periodic tasks")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    project = sub.add_parser("project", help="manage projects")
+    project_sub = project.add_subparsers(dest="project_command", required=True)
+    create = project_sub.add_parser("create", help="create a project and print its four keys")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_project_create)
+
+    check = sub.add_parser("check", help="Django's system checks")
+    check.add_argument("--deploy", action="store_true")
+    check.set_defaults(func=cmd_check)
+
+    sub.add_parser("manage", help="Django's management commands, e.g. `sarafan manage shell`")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "manage":
+        _manage(argv[1:])
+        return 0
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

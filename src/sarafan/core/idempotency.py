@@ -1,0 +1,89 @@
+"""Idempotency-Key for every POST: the first response is stored and replayed for the same key.
+
+A placeholder row is inserted before the request runs, so a concurrent duplicate finds it
+(the unique constraint decides the race) and is told the first is still in progress.
+"""
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from sarafan.core.errors import Conflict, IdempotencyConflict, SarafanError
+from sarafan.projects.auth import caller_for
+
+from .models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+def _error(exc: SarafanError) -> HttpResponse:
+    return JsonResponse(exc.as_body(), status=exc.status)
+
+
+def _request_hash(request: HttpRequest) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() if request.method else b"")
+    digest.update(request.path.encode())
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def run_idempotent(
+    request: HttpRequest, key: str, get_response: Callable[[HttpRequest], HttpResponse]
+) -> HttpResponse:
+    try:
+        caller = caller_for(request)
+    except SarafanError:
+        return get_response(request)  # the view answers 401/403 itself
+    if len(key) > MAX_KEY_LENGTH:
+        return _error(
+            SarafanError("Idempotency-Key is longer than 255 characters.", param="Idempotency-Key")
+        )
+    scope = {"project": caller.project, "livemode": caller.livemode, "key": key}
+    request_hash = _request_hash(request)
+    expired_before = timezone.now() - timedelta(hours=settings.SARAFAN_IDEMPOTENCY_TTL_HOURS)
+    IdempotencyRecord.objects.filter(**scope, created_at__lt=expired_before).delete()
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                **scope, method=request.method or "", path=request.path, request_hash=request_hash
+            )
+    except IntegrityError:
+        first = IdempotencyRecord.objects.filter(**scope).first()
+        if first is None:  # expired and purged between the two statements
+            return get_response(request)
+        if first.request_hash != request_hash:
+            return _error(
+                IdempotencyConflict(
+                    "This Idempotency-Key was already used with a different request.",
+                    param="Idempotency-Key",
+                )
+            )
+        if first.status_code is None:
+            return _error(
+                Conflict(
+                    "A request with this Idempotency-Key is still being processed.",
+                    code="idempotency_in_progress",
+                )
+            )
+        replay = HttpResponse(
+            bytes(first.response_body or b""),
+            status=first.status_code,
+            content_type="application/json",
+        )
+        replay["Idempotent-Replayed"] = "true"
+        return replay
+
+    response = get_response(request)
+    if response.status_code >= 500:
+        record.delete()  # a server error is not an answer worth replaying
+    else:
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            status_code=response.status_code, response_body=response.content
+        )
+    return response

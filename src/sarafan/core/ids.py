@@ -1,0 +1,64 @@
+"""Public ids: a type prefix and a random, URL-safe body (`rwd_4fX…`)."""
+
+import secrets
+import string
+from collections.abc import Callable
+
+_ALPHABET = string.ascii_letters + string.digits
+BODY_LENGTH = 20
+
+
+def new_public_id(prefix: str) -> str:
+    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(BODY_LENGTH))
+
+
+def public_id_factory(prefix: str) -> Callable[[], str]:
+    """A model field default that makes ids of one type; named so migrations can import it."""
+    factory = _FACTORIES.get(prefix)
+    if factory is None:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    return factory
+
+
+def _campaign_id() -> str:
+    return new_public_id("cmp")
+
+
+def _participant_id() -> str:
+    return new_public_id("prt")
+
+
+def _link_id() -> str:
+    return new_public_id("lnk")
+
+
+def _event_id() -> str:
+    return new_public_id("evt")
+
+
+def _referral_id() -> str:
+    return new_public_id("ref")
+
+
+def _reward_id() -> str:
+    return new_public_id("rwd")
+
+
+def _certificate_id() -> str:
+    return new_public_id("crt")
+
+
+def _project_id() -> str:
+    return new_public_id("prj")
+
+
+_FACTORIES: dict[str, Callable[[], str]] = {
+    "cmp": _campaign_id,
+    "prt": _participant_id,
+    "lnk": _link_id,
+    "evt": _event_id,
+    "ref": _referral_id,
+    "rwd": _reward_id,
+    "crt": _certificate_id,
+    "prj": _project_id,
+}

@@ -1,0 +1,36 @@
+"""Rows shared by every app: the scoping mixin and stored idempotent responses."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Scoped(models.Model):
+    """Every row that belongs to a project carries the project and the live/test mode."""
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="+", verbose_name=_("project")
+    )
+    livemode = models.BooleanField(_("live mode"), default=False)
+
+    class Meta:
+        abstract = True
+
+
+class IdempotencyRecord(Scoped):
+    """The first response to a POST sent with an Idempotency-Key, replayed for the same key."""
+
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    # Null while the first request is still running.
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.BinaryField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "livemode", "key"], name="idempotency_key_unique"
+            )
+        ]

@@ -1,0 +1,32 @@
+"""Periodic tasks, enqueued by every `sarafan worker` on a fixed interval.
+
+Each periodic task is an idempotent sweep, so several workers enqueueing it is harmless.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger("sarafan.schedule")
+
+
+def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
+    from sarafan.rewards.tasks import release_due_rewards
+
+    return [(60.0, release_due_rewards.enqueue)]
+
+
+def run_scheduler(stop: threading.Event, *, tick: float = 1.0) -> None:
+    schedule = periodic_tasks()
+    last_run = [0.0] * len(schedule)
+    elapsed = 0.0
+    while not stop.is_set():
+        for index, (every, enqueue) in enumerate(schedule):
+            if last_run[index] == 0.0 or elapsed - last_run[index] >= every:
+                try:
+                    enqueue()
+                except Exception:
+                    logger.exception("could not enqueue a periodic task")
+                last_run[index] = elapsed or tick
+        stop.wait(tick)
+        elapsed += tick

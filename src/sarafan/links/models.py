@@ -1,0 +1,77 @@
+"""Referral links and the clicks on them."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from sarafan.core.ids import public_id_factory
+from sarafan.core.models import Scoped
+
+
+class Channel(models.TextChoices):
+    LINK = "link", _("personal link")
+    WIDGET = "widget", _("widget")
+    EMAIL = "email", _("e-mail")
+    SMS = "sms", _("SMS")
+    RECEIPT = "receipt", _("receipt")
+    QR = "qr", _("QR code")
+    CABINET = "cabinet", _("customer account")
+    PARTNER = "partner", _("partner")
+    SOCIAL = "social", _("social networks")
+    TELEGRAM = "telegram", _("Telegram")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    VK = "vk", _("VK")
+
+
+class Link(Scoped):
+    """A code that /r/<code> resolves; every participant has a primary one plus one per channel."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("lnk"))
+    participant = models.ForeignKey(
+        "participants.Participant", on_delete=models.CASCADE, related_name="links"
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Codes are unique across the installation so /r/<code> needs no project in the URL.
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    utm = models.JSONField(_("UTM"), default=dict, blank=True)
+    is_primary = models.BooleanField(default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("link")
+        verbose_name_plural = _("links")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Click(Scoped):
+    """One visit through /r/<code>; never stores the IP in clear."""
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="clicks")
+    participant = models.ForeignKey(
+        "participants.Participant", on_delete=models.CASCADE, related_name="+"
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    channel = models.CharField(_("channel"), max_length=20)
+    visitor_id = models.CharField(_("visitor"), max_length=64, db_index=True)
+    ip_hash = models.CharField(_("IP hash"), max_length=64, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=500, blank=True)
+    referer = models.CharField(_("referer"), max_length=1000, blank=True)
+    utm = models.JSONField(_("UTM"), default=dict, blank=True)
+    click_ids = models.JSONField(_("click ids"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("click")
+        verbose_name_plural = _("clicks")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "livemode", "visitor_id", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.link_id}@{self.created_at:%Y-%m-%d %H:%M}"

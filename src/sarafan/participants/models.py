@@ -1,0 +1,41 @@
+"""Participants: the business's customers, who refer and are referred."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from sarafan.core.ids import public_id_factory
+from sarafan.core.models import Scoped
+
+
+class Participant(Scoped):
+    """A person known by the business's own external_id; owns a primary referral code."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("prt"))
+    external_id = models.CharField(_("external id"), max_length=200)
+    email = models.EmailField(_("e-mail"), max_length=254, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    consent = models.JSONField(_("consent"), default=dict, blank=True)
+    referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
+    portal_token = models.CharField(max_length=64, unique=True)
+    paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
+    first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "livemode", "external_id"], name="participant_external_id_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "livemode", "email"])]
+
+    def __str__(self) -> str:
+        return self.name or self.external_id

@@ -1,0 +1,40 @@
+"""API authentication: `Authorization: Bearer <key>` resolved once per request."""
+
+from django.http import HttpRequest
+
+from sarafan.core.errors import AuthenticationFailed, PermissionDenied
+
+from .services import ApiCaller, authenticate_key
+
+_CACHE_ATTR = "_sarafan_caller"
+
+
+def bearer_token(request: HttpRequest) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(
+            "No API key provided. Send 'Authorization: Bearer <secret key>'.",
+            code="missing_api_key",
+        )
+    return token.strip()
+
+
+def caller_for(request: HttpRequest) -> ApiCaller:
+    """The request's caller, authenticated on first use and remembered on the request."""
+    cached: ApiCaller | None = getattr(request, _CACHE_ATTR, None)
+    if cached is None:
+        cached = authenticate_key(bearer_token(request))
+        setattr(request, _CACHE_ATTR, cached)
+    return cached
+
+
+def secret_key_auth(request: HttpRequest) -> ApiCaller:
+    """Ninja auth for server-to-server endpoints: a secret key is required."""
+    caller = caller_for(request)
+    if not caller.is_secret:
+        raise PermissionDenied(
+            "Publishable keys may only call /api/v1/public/*; use a secret key.",
+            code="secret_key_required",
+        )
+    return caller

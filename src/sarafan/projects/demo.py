@@ -1,0 +1,50 @@
+"""The demo project `sarafan up` makes on first run, and the credentials it prints each run."""
+
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from .models import Project
+from .services import create_project
+
+DEMO_FILE = "demo.json"
+
+
+def _demo_path() -> Any:
+    return settings.DATA_DIR / DEMO_FILE
+
+
+@transaction.atomic
+def ensure_demo() -> dict[str, str]:
+    """Create the demo project, campaign and admin once; later runs read what was saved."""
+    path = _demo_path()
+    if path.exists():
+        saved: dict[str, str] = json.loads(path.read_text())
+        if Project.objects.filter(public_id=saved.get("project")).exists():
+            return saved
+    from sarafan.campaigns.services import create_demo_campaign
+
+    project, keys = create_project(name="Demo shop")
+    campaign = create_demo_campaign(project=project)
+    password = secrets.token_urlsafe(12)
+    user_model = get_user_model()
+    user = user_model.objects.filter(username="admin").first()
+    if user is None:
+        user_model.objects.create_superuser("admin", "admin@example.com", password)
+    else:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    saved = {
+        "project": project.public_id,
+        "campaign": campaign.public_id,
+        "username": "admin",
+        "password": password,
+        **keys,
+    }
+    path.write_text(json.dumps(saved, indent=2))
+    path.chmod(0o600)
+    return saved

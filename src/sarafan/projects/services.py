@@ -1,0 +1,83 @@
+"""Projects and their API keys."""
+
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from sarafan.core.errors import AuthenticationFailed
+from sarafan.core.hashing import token_hash
+
+from .models import ApiKey, KeyKind, Project
+
+KEY_BODY_BYTES = 24
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who is calling the API: a project, in live or test mode, with a secret or publishable key."""
+
+    project: Project
+    livemode: bool
+    kind: str
+
+    @property
+    def is_secret(self) -> bool:
+        return self.kind == KeyKind.SECRET
+
+
+def _new_key(kind: str, livemode: bool) -> str:
+    mode = "live" if livemode else "test"
+    return f"{kind}_{mode}_{secrets.token_urlsafe(KEY_BODY_BYTES)}"
+
+
+def _store_key(*, project: Project, kind: str, livemode: bool) -> str:
+    raw = _new_key(kind, livemode)
+    ApiKey.objects.create(
+        project=project,
+        livemode=livemode,
+        kind=kind,
+        prefix=raw[: len(kind) + 6 + 4],
+        key_hash=token_hash(raw),
+    )
+    return raw
+
+
+@transaction.atomic
+def create_project(*, name: str) -> tuple[Project, dict[str, str]]:
+    """Create a project with its four keys; the raw keys are returned only this once."""
+    project = Project.objects.create(name=name)
+    keys = {
+        "secret_key_test": _store_key(project=project, kind=KeyKind.SECRET, livemode=False),
+        "secret_key_live": _store_key(project=project, kind=KeyKind.SECRET, livemode=True),
+        "publishable_key_test": _store_key(
+            project=project, kind=KeyKind.PUBLISHABLE, livemode=False
+        ),
+        "publishable_key_live": _store_key(
+            project=project, kind=KeyKind.PUBLISHABLE, livemode=True
+        ),
+    }
+    return project, keys
+
+
+def authenticate_key(raw: str) -> ApiCaller:
+    """Resolve a raw key to its caller; unknown, malformed and expired keys are refused."""
+    if not raw or not raw.startswith(("sk_", "pk_")):
+        raise AuthenticationFailed("Provide a valid API key as 'Authorization: Bearer <key>'.")
+    key = (
+        ApiKey.objects.select_related("project")
+        .filter(key_hash=token_hash(raw))
+        .only(
+            "livemode",
+            "kind",
+            "expires_at",
+            "project__id",
+            "project__public_id",
+            "project__name",
+        )
+        .first()
+    )
+    if key is None or (key.expires_at is not None and key.expires_at <= timezone.now()):
+        raise AuthenticationFailed("The API key is not valid.")
+    return ApiCaller(project=key.project, livemode=key.livemode, kind=key.kind)

@@ -1,0 +1,4 @@
+from ninja import Router
+
+rewards = Router()
+certificates = Router()

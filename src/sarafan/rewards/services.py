@@ -1,0 +1,2 @@
+def release_due_rewards() -> int:
+    return 0

@@ -1,0 +1,17 @@
+"""Mounts the API, the redirect, the portal and the console."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from sarafan.api import api
+from sarafan.links import views as links
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("r/<str:code>", links.redirect, name="redirect"),
+    path("r/<str:code>/qr.svg", links.qr_svg, name="qr-svg"),
+    path("r/<str:code>/qr.png", links.qr_png, name="qr-png"),
+    path("console/", admin.site.urls),
+    path("", RedirectView.as_view(url="/console/", permanent=False)),
+]
