@@ -7,13 +7,23 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
+from ninja.renderers import JSONRenderer
 
 from sarafan.core.errors import SarafanError, error_body
 from sarafan.core.middleware import too_large
+from sarafan.core.validation import validation_error
 
 logger = logging.getLogger("sarafan.api")
 
+
+class Utf8Renderer(JSONRenderer):
+    """Cyrillic stays readable in responses instead of \\u escapes."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
+
 api = NinjaAPI(
+    renderer=Utf8Renderer(),
     title="Sarafan API",
     version="1",
     description=(
@@ -35,38 +45,10 @@ def _domain_error(request: HttpRequest, exc: SarafanError) -> HttpResponse:
     return _error(request, exc.status, exc.as_body())
 
 
-def _param(loc: list[Any] | tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc]
-    # Ninja prefixes the location ("body", "payload", "query"…); the param is what follows.
-    while parts and parts[0] in {"body", "query", "path", "header", "payload", "filters"}:
-        parts = parts[1:]
-    return ".".join(parts) or None
-
-
-_PYDANTIC_CODES = {
-    "extra_forbidden": "unknown_field",
-    "missing": "missing_field",
-    "json_invalid": "malformed_json",
-}
-
-
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    first = exc.errors[0] if exc.errors else {}
-    kind = str(first.get("type", "invalid"))
-    param = _param(first.get("loc", ()))
-    code = _PYDANTIC_CODES.get(kind, "invalid_value")
-    if code == "unknown_field":
-        message = f"Unknown field '{param}'."
-    elif code == "missing_field":
-        message = f"Missing required field '{param}'."
-    elif code == "malformed_json":
-        message = "The request body is not valid JSON."
-        param = None
-    else:
-        message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
-    status = 400 if code == "malformed_json" else 422
-    return _error(request, status, error_body("invalid_request", code, message, param))
+    status, body = validation_error(exc.errors)
+    return _error(request, status, body)
 
 
 @api.exception_handler(Http404)
@@ -79,6 +61,11 @@ _HTTP_TYPES = {401: "authentication", 403: "permission", 404: "not_found", 429: 
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and "parse" in exc.message.lower():
+        body = error_body(
+            "invalid_request", "malformed_json", "The request body is not valid JSON.", None
+        )
+        return _error(request, 400, body)
     type_ = _HTTP_TYPES.get(exc.status_code, "invalid_request")
     return _error(request, exc.status_code, error_body(type_, type_, exc.message))
 

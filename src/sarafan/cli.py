@@ -129,7 +129,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
-    worker = subprocess.Popen([sys.executable, "-m", "sarafan.cli", "worker"])  # noqa: S603
+    worker = subprocess.Popen([sys.executable, "-m", "sarafan.cli", "worker"])
     server = subprocess.Popen(_server_argv(args.host, args.port, 1, 8))  # noqa: S603
     try:
         while server.poll() is None and worker.poll() is None:

@@ -45,7 +45,11 @@ DEBUG = env_bool("SARAFAN_DEBUG")
 BASE_URL = os.environ.get("SARAFAN_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 _base = urlsplit(BASE_URL)
 HTTPS = _base.scheme == "https"
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [_base.hostname or "127.0.0.1", "127.0.0.1", "localhost"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [
+    _base.hostname or "127.0.0.1",
+    "127.0.0.1",
+    "localhost",
+]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [f"{_base.scheme}://{_base.netloc}"]
 
 INSTALLED_APPS = [
@@ -171,6 +175,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

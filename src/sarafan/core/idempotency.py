@@ -57,18 +57,18 @@ def run_idempotent(
         first = IdempotencyRecord.objects.filter(**scope).first()
         if first is None:  # expired and purged between the two statements
             return get_response(request)
-        if first.request_hash != request_hash:
-            return _error(
-                IdempotencyConflict(
-                    "This Idempotency-Key was already used with a different request.",
-                    param="Idempotency-Key",
-                )
-            )
         if first.status_code is None:
             return _error(
                 Conflict(
                     "A request with this Idempotency-Key is still being processed.",
                     code="idempotency_in_progress",
+                )
+            )
+        if first.request_hash != request_hash:
+            return _error(
+                IdempotencyConflict(
+                    "This Idempotency-Key was already used with a different request.",
+                    param="Idempotency-Key",
                 )
             )
         replay = HttpResponse(

@@ -34,3 +34,6 @@ class IdempotencyRecord(Scoped):
                 fields=["project", "livemode", "key"], name="idempotency_key_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,6 +1,7 @@
 """Money is Decimal with two places and an ISO 4217 currency; never float."""
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db import models
 
@@ -24,6 +25,6 @@ class MoneyField(models.DecimalField):
         kwargs.setdefault("decimal_places", 2)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # Django's loose signature
 
-    def deconstruct(self) -> tuple[str, str, list[object], dict[str, object]]:
+    def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
         return name, "sarafan.core.money.MoneyField", args, kwargs

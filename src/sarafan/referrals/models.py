@@ -78,3 +78,6 @@ class ReferralEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.kind

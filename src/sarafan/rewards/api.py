@@ -1,4 +1,165 @@
-from ninja import Router
+"""Rewards and certificates API."""
 
-rewards = Router()
-certificates = Router()
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+
+from sarafan.campaigns.models import Campaign
+from sarafan.core.errors import NotFound
+from sarafan.core.pagination import paginate
+from sarafan.participants.models import Participant
+from sarafan.projects.auth import secret_key_auth
+from sarafan.projects.services import ApiCaller
+
+from . import services
+from .models import Certificate, Reward, RewardStatus
+from .schemas import (
+    DecisionIn,
+    ManualRewardIn,
+    RedeemIn,
+    certificate_out,
+    redemption_out,
+    reward_detail,
+)
+
+rewards = Router(auth=secret_key_auth, tags=["rewards"])
+certificates = Router(auth=secret_key_auth, tags=["certificates"])
+
+
+def _caller(request: HttpRequest) -> ApiCaller:
+    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+
+
+def _rewards(caller: ApiCaller) -> QuerySet[Reward]:
+    return Reward.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
+        "recipient", "referral", "campaign", "certificate"
+    )
+
+
+def _reward(request: HttpRequest, reward_id: str) -> Reward:
+    reward = _rewards(_caller(request)).filter(public_id=reward_id).first()
+    if reward is None:
+        raise NotFound(f"No reward '{reward_id}'.", param="id")
+    return reward
+
+
+def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant:
+    participant = Participant.objects.filter(
+        project=caller.project, livemode=caller.livemode, external_id=external_id
+    ).first()
+    if participant is None:
+        raise NotFound(f"No participant '{external_id}'.", param=param)
+    return participant
+
+
+class RewardQuery(Schema):
+    participant: str | None = None
+    status: RewardStatus | None = None
+    campaign: str | None = None
+    limit: int = 20
+    starting_after: str | None = None
+
+
+@rewards.get("", response=dict, summary="List rewards, newest first")
+def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, Any]:
+    caller = _caller(request)
+    queryset = _rewards(caller)
+    if query.participant:
+        queryset = queryset.filter(recipient=_participant(caller, query.participant, "participant"))
+    if query.status:
+        queryset = queryset.filter(status=query.status)
+    if query.campaign:
+        queryset = queryset.filter(campaign__public_id=query.campaign)
+    page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
+    return {"object": "list", "data": [reward_detail(r) for r in page], "has_more": has_more}
+
+
+@rewards.post("", response={201: dict}, summary="Give a reward by hand; issued at once")
+def create_reward(request: HttpRequest, payload: ManualRewardIn) -> tuple[int, dict[str, Any]]:
+    caller = _caller(request)
+    campaign = None
+    if payload.campaign:
+        campaign = Campaign.objects.filter(
+            project=caller.project, livemode=caller.livemode, public_id=payload.campaign
+        ).first()
+        if campaign is None:
+            raise NotFound(f"No campaign '{payload.campaign}'.", param="campaign")
+    reward = services.create_manual_reward(
+        project=caller.project,
+        livemode=caller.livemode,
+        recipient=_participant(caller, payload.recipient, "recipient"),
+        amount=payload.amount,
+        currency=payload.currency,
+        campaign=campaign,
+        actor="api",
+        note=payload.note,
+    )
+    return 201, reward_detail(_reward(request, reward.public_id))
+
+
+@rewards.get("/{reward_id}", response=dict, summary="Get a reward with its certificate")
+def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
+    return reward_detail(_reward(request, reward_id))
+
+
+@rewards.post("/{reward_id}/approve", response=dict, summary="Approve a held reward; issues it")
+def approve(
+    request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
+) -> dict[str, Any]:
+    note = payload.note if payload else ""
+    services.approve_reward(reward=_reward(request, reward_id), actor="api", note=note)
+    return reward_detail(_reward(request, reward_id))
+
+
+@rewards.post("/{reward_id}/reject", response=dict, summary="Reject a reward not yet paid")
+def reject(
+    request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
+) -> dict[str, Any]:
+    note = payload.note if payload else ""
+    services.reject_reward(reward=_reward(request, reward_id), actor="api", note=note)
+    return reward_detail(_reward(request, reward_id))
+
+
+@rewards.post(
+    "/{reward_id}/cancel",
+    response=dict,
+    summary="Cancel a reward; claws back the unredeemed balance",
+)
+def cancel(
+    request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
+) -> dict[str, Any]:
+    note = payload.note if payload else ""
+    services.cancel_reward(reward=_reward(request, reward_id), actor="api", note=note)
+    return reward_detail(_reward(request, reward_id))
+
+
+def _certificate(request: HttpRequest, code: str) -> Certificate:
+    caller = _caller(request)
+    certificate = Certificate.objects.filter(
+        project=caller.project, livemode=caller.livemode, code=code.strip().upper()
+    ).first()
+    if certificate is None:
+        raise NotFound(f"No certificate '{code}'.", param="code")
+    return certificate
+
+
+@certificates.get("/{code}", response=dict, summary="Status and balance of a certificate")
+def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
+    return certificate_out(_certificate(request, code), with_pin=False)
+
+
+@certificates.post(
+    "/{code}/redeem",
+    response={200: dict, 201: dict},
+    summary="Redeem part or all of the balance; once per order_id",
+)
+def redeem(request: HttpRequest, code: str, payload: RedeemIn) -> tuple[int, dict[str, Any]]:
+    redemption, created = services.redeem_certificate(
+        certificate=_certificate(request, code), amount=payload.amount, order_id=payload.order_id
+    )
+    return (201 if created else 200), {
+        "certificate": certificate_out(_certificate(request, code), with_pin=False),
+        "redemption": redemption_out(redemption),
+    }

@@ -95,6 +95,9 @@ class RewardEvent(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"
+
 
 class CertificateStatus(models.TextChoices):
     ACTIVE = "active", _("active")
@@ -158,3 +161,6 @@ class Redemption(models.Model):
                 fields=["certificate", "order_id"], name="redemption_once_per_order"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.amount}"

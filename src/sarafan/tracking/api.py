@@ -1,3 +1,38 @@
-from ninja import Router
+"""Events API: one event, or a batch of up to 1000."""
 
-router = Router()
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router
+from pydantic import ValidationError as PydanticError
+
+from sarafan.core.errors import SarafanError
+from sarafan.core.validation import validation_error
+from sarafan.projects.auth import secret_key_auth
+
+from .schemas import BatchIn, EventIn
+from .services import record_event
+
+router = Router(auth=secret_key_auth, tags=["events"])
+
+
+@router.post("", response={200: dict, 201: dict}, summary="Send an event")
+def create(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str, Any]]:
+    caller = request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+    return record_event(project=caller.project, livemode=caller.livemode, data=payload)
+
+
+@router.post("/batch", response=dict, summary="Send up to 1000 events; each answered in order")
+def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
+    caller = request.auth  # type: ignore[attr-defined]
+    results: list[dict[str, Any]] = []
+    for item in payload.events:
+        try:
+            data = EventIn.model_validate(item)
+            _, body = record_event(project=caller.project, livemode=caller.livemode, data=data)
+            results.append(body)
+        except PydanticError as exc:
+            results.append(validation_error([dict(e) for e in exc.errors()])[1])
+        except SarafanError as exc:
+            results.append(exc.as_body())
+    return {"object": "list", "results": results}

@@ -1,0 +1,137 @@
+"""Pydantic schemas of the campaigns API (API.md, "Campaigns")."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sarafan.core.money import money_str
+
+from .models import Campaign, RewardRule
+
+Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0)]
+PositiveMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2, gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TierIn(Strict):
+    from_: int = Field(alias="from", ge=1)
+    amount: PositiveMoney
+
+
+class RuleIn(Strict):
+    recipient: Literal["referrer", "referee"]
+    trigger: Literal["signup", "first_order", "repeat_order", "lead_won"]
+    kind: Literal["fixed", "percent", "tiered"]
+    amount: PositiveMoney | None = None
+    percent: Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)] | None = None
+    max_amount: PositiveMoney | None = None
+    min_order_amount: Money | None = None
+    hold_days: int = Field(default=0, ge=0, le=365)
+    tiers: list[TierIn] | None = None
+
+
+class LimitsIn(Strict):
+    per_referrer_per_month: int | None = Field(default=None, ge=1)
+    per_referrer_amount_per_month: PositiveMoney | None = None
+    budget: PositiveMoney | None = None
+    max_rewards: int | None = Field(default=None, ge=1)
+
+
+class RewardSourceIn(Strict):
+    type: Literal["internal", "pool", "issuer"] = "internal"
+    pool: str | None = None
+    issuer: str | None = None
+
+
+class CampaignIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    landing_url: str = Field(min_length=1, max_length=2000)
+    allowed_redirect_hosts: list[Annotated[str, Field(max_length=253)]] = Field(
+        default_factory=list, max_length=50
+    )
+    attribution_window_days: int = Field(default=30, ge=1, le=365)
+    new_customers_only: bool = True
+    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    status: Literal["draft", "active"] = "active"
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    rules: list[RuleIn] = Field(default_factory=list, max_length=50)
+    limits: LimitsIn = Field(default_factory=LimitsIn)
+    reward_source: RewardSourceIn = Field(default_factory=RewardSourceIn)
+
+
+class CampaignPatch(Strict):
+    """Every field optional; `rules` and `limits`, when sent, replace the old ones whole."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    landing_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    allowed_redirect_hosts: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None, max_length=50
+    )
+    attribution_window_days: int | None = Field(default=None, ge=1, le=365)
+    new_customers_only: bool | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    status: Literal["draft", "active", "paused", "ended"] | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    rules: list[RuleIn] | None = Field(default=None, max_length=50)
+    limits: LimitsIn | None = None
+    reward_source: RewardSourceIn | None = None
+
+
+def _opt_money(value: Decimal | None) -> str | None:
+    return None if value is None else money_str(value)
+
+
+def rule_out(rule: RewardRule) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "recipient": rule.recipient,
+        "trigger": rule.trigger,
+        "kind": rule.kind,
+        "hold_days": rule.hold_days,
+        "min_order_amount": _opt_money(rule.min_order_amount),
+    }
+    if rule.kind == "fixed":
+        data["amount"] = _opt_money(rule.amount)
+    elif rule.kind == "percent":
+        data["percent"] = str(rule.percent.normalize()) if rule.percent is not None else None
+        data["max_amount"] = _opt_money(rule.max_amount)
+    else:
+        data["tiers"] = rule.tiers
+    return data
+
+
+def campaign_out(campaign: Campaign, *, is_default: bool = False) -> dict[str, Any]:
+    return {
+        "id": campaign.public_id,
+        "object": "campaign",
+        "livemode": campaign.livemode,
+        "name": campaign.name,
+        "status": campaign.status,
+        "is_default": is_default,
+        "landing_url": campaign.landing_url,
+        "allowed_redirect_hosts": campaign.allowed_redirect_hosts,
+        "attribution_window_days": campaign.attribution_window_days,
+        "new_customers_only": campaign.new_customers_only,
+        "currency": campaign.currency,
+        "starts_at": campaign.starts_at.isoformat() if campaign.starts_at else None,
+        "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
+        "rules": [rule_out(rule) for rule in campaign.rules.all()],
+        "limits": {
+            "per_referrer_per_month": campaign.limit_per_referrer_per_month,
+            "per_referrer_amount_per_month": _opt_money(
+                campaign.limit_per_referrer_amount_per_month
+            ),
+            "budget": _opt_money(campaign.budget),
+            "max_rewards": campaign.max_rewards,
+        },
+        "reward_source": campaign.reward_source or {"type": "internal"},
+        "stats": {"spent": money_str(campaign.spent), "rewards_count": campaign.rewards_count},
+        "created_at": campaign.created_at.isoformat(),
+        "updated_at": campaign.updated_at.isoformat(),
+    }

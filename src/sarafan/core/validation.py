@@ -1,0 +1,37 @@
+"""Pydantic/Ninja validation errors in API.md's error shape, named by the offending field."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import error_body
+
+# Ninja prefixes a location with where it came from; the param is what follows.
+_LOCATION_PREFIXES = {"body", "query", "path", "header", "payload", "filters", "query_params"}
+_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+    "json_invalid": "malformed_json",
+}
+
+
+def _param(loc: Sequence[Any]) -> str | None:
+    parts = [str(part) for part in loc]
+    while parts and parts[0] in _LOCATION_PREFIXES:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """The status and body for the first validation error."""
+    first = errors[0] if errors else {}
+    param = _param(first.get("loc", ()))
+    code = _CODES.get(str(first.get("type", "")), "invalid_value")
+    if code == "unknown_field":
+        message = f"Unknown field '{param}'."
+    elif code == "missing_field":
+        message = f"Missing required field '{param}'."
+    elif code == "malformed_json":
+        return 400, error_body("invalid_request", code, "The request body is not valid JSON.")
+    else:
+        message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
+    return 422, error_body("invalid_request", code, message, param)

@@ -1,0 +1,194 @@
+"""Attribution: which referrer, if any, brought a customer.
+
+Order of evidence: an explicit referral code, then the visitor's last click inside the
+campaign's attribution window, then an e-mail invite. The first referrer keeps the
+customer: a referee has at most one referral per project and mode (a unique constraint).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from sarafan.campaigns.models import Campaign, CampaignStatus
+from sarafan.campaigns.selectors import default_campaign
+from sarafan.core.codes import normalize_code
+from sarafan.core.hashing import keyed_hash
+from sarafan.fraud.checks import Risk, assess
+from sarafan.links.models import Click, Link
+from sarafan.participants.models import Participant
+from sarafan.projects.models import Project
+from sarafan.tracking.models import Invite
+
+from .models import AttributionSource, Referral, ReferralEvent, ReferralStatus
+
+MAX_WINDOW_DAYS = 365
+
+
+@dataclass
+class Attribution:
+    referral: Referral | None
+    created: bool = False
+    reasons: list[str] = field(default_factory=list)
+    risk: Risk | None = None
+
+
+@dataclass
+class Evidence:
+    referrer: Participant
+    source: str
+    link: Link | None
+    channel: str
+    campaign: Campaign | None
+    at: datetime
+
+
+def email_hash(email: str) -> str:
+    return keyed_hash(email.strip().lower(), purpose="email")
+
+
+def is_running(campaign: Campaign, at: datetime) -> bool:
+    return (
+        campaign.status == CampaignStatus.ACTIVE
+        and (campaign.starts_at is None or campaign.starts_at <= at)
+        and (campaign.ends_at is None or campaign.ends_at > at)
+    )
+
+
+def _find_evidence(
+    *, project: Project, livemode: bool, code: str | None, visitor_id: str, email: str
+) -> Evidence | None:
+    scope = {"project": project, "livemode": livemode}
+    now = timezone.now()
+    if code:
+        link = (
+            Link.objects.select_related("participant", "campaign")
+            .filter(**scope, code=normalize_code(code))
+            .first()
+        )
+        if link is not None:
+            return Evidence(
+                link.participant, AttributionSource.CODE, link, link.channel, link.campaign, now
+            )
+    since = now - timedelta(days=MAX_WINDOW_DAYS)
+    if visitor_id:
+        click = (
+            Click.objects.select_related("link__participant", "campaign")
+            .filter(**scope, visitor_id=visitor_id, created_at__gte=since)
+            .order_by("-created_at")
+            .first()
+        )
+        if click is not None:
+            return Evidence(
+                click.link.participant,
+                AttributionSource.CLICK,
+                click.link,
+                click.channel,
+                click.campaign,
+                click.created_at,
+            )
+    if email:
+        invite = (
+            Invite.objects.select_related("referrer")
+            .filter(**scope, email_hash=email_hash(email), created_at__gte=since)
+            .order_by("-created_at")
+            .first()
+        )
+        if invite is not None:
+            return Evidence(
+                invite.referrer,
+                AttributionSource.INVITE,
+                None,
+                invite.channel,
+                None,
+                invite.created_at,
+            )
+    return None
+
+
+def log(referral: Referral, kind: str, **data: object) -> None:
+    ReferralEvent.objects.create(referral=referral, kind=kind, data=data)
+
+
+def attribute(
+    *,
+    project: Project,
+    livemode: bool,
+    customer: Participant,
+    campaign: Campaign | None,
+    code: str | None,
+    visitor_id: str,
+    was_customer: bool,
+) -> Attribution:
+    """Find or create the customer's referral; runs inside the caller's transaction."""
+    existing = (
+        Referral.objects.select_related("referrer", "campaign")
+        .filter(project=project, livemode=livemode, referee=customer)
+        .first()
+    )
+    if existing is not None:
+        return Attribution(existing)
+    evidence = _find_evidence(
+        project=project, livemode=livemode, code=code, visitor_id=visitor_id, email=customer.email
+    )
+    if evidence is None or evidence.referrer.pk == customer.pk:
+        return Attribution(None)
+    chosen = campaign or evidence.campaign or default_campaign(project=project, livemode=livemode)
+    now = timezone.now()
+    if chosen is None or not is_running(chosen, now):
+        return Attribution(None, reasons=["campaign_not_active"])
+    window = timedelta(days=chosen.attribution_window_days)
+    if evidence.source != AttributionSource.CODE and evidence.at < now - window:
+        return Attribution(None)
+    if chosen.new_customers_only and was_customer:
+        return Attribution(None, reasons=["existing_customer"])
+    risk = assess(referrer=evidence.referrer, referee=customer)
+    status = {
+        "block": ReferralStatus.REJECTED,
+        "review": ReferralStatus.REVIEW,
+    }.get(risk.decision, ReferralStatus.PENDING)
+    try:
+        with transaction.atomic():
+            referral = Referral.objects.create(
+                project=project,
+                livemode=livemode,
+                campaign=chosen,
+                referrer=evidence.referrer,
+                referee=customer,
+                link=evidence.link,
+                channel=evidence.channel,
+                source=evidence.source,
+                status=status,
+                risk_score=risk.score,
+                risk_decision=risk.decision,
+                risk_reasons=risk.reasons,
+            )
+    except IntegrityError:
+        # A concurrent event for the same customer attributed first: it keeps the customer.
+        referral = Referral.objects.select_related("referrer", "campaign").get(
+            project=project, livemode=livemode, referee=customer
+        )
+        return Attribution(referral)
+    log(referral, "created", source=evidence.source, status=status, risk=risk.as_dict())
+    return Attribution(referral, created=True, risk=risk)
+
+
+def qualify(referral: Referral) -> None:
+    """The referee's first paid order makes a pending referral qualified."""
+    if referral.status == ReferralStatus.PENDING:
+        referral.status = ReferralStatus.QUALIFIED
+        referral.qualified_at = timezone.now()
+        referral.save(update_fields=["status", "qualified_at"])
+        log(referral, "qualified")
+
+
+def successful_referrals(referral: Referral) -> int:
+    """The referrer's qualified referrals in this campaign, this one included once qualified."""
+    return Referral.objects.filter(
+        project_id=referral.project_id,
+        livemode=referral.livemode,
+        campaign_id=referral.campaign_id,
+        referrer_id=referral.referrer_id,
+        status=ReferralStatus.QUALIFIED,
+    ).count()

@@ -1,0 +1,22 @@
+"""The reward state machine: the one table of allowed moves."""
+
+from .models import RewardStatus as S
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.APPROVED, S.REVIEW, S.REJECTED, S.CANCELLED}),
+    S.REVIEW: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED}),
+    S.APPROVED: frozenset({S.ISSUED, S.CANCELLED}),
+    S.ISSUED: frozenset({S.DELIVERED, S.REDEEMED, S.CANCELLED, S.EXPIRED}),
+    S.DELIVERED: frozenset({S.REDEEMED, S.CANCELLED, S.EXPIRED}),
+    S.REDEEMED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+# Statuses whose amount counts against budgets and limits.
+COUNTED = frozenset({S.PENDING, S.REVIEW, S.APPROVED, S.ISSUED, S.DELIVERED, S.REDEEMED})
+
+
+def can_move(from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS.get(from_status, frozenset())

@@ -1,0 +1,464 @@
+"""Event ingestion: signup, order, refund and share, each in one transaction.
+
+A paid order is identified by its order id: the Order row's unique constraint makes the
+second copy of an order (sent twice, or at the same moment on two servers) find the first
+one's answer instead of rewarding again.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sarafan.campaigns.models import Campaign, Recipient, RewardRule
+from sarafan.core.errors import InvalidRequest, NotFound
+from sarafan.core.money import money_str
+from sarafan.participants.models import Participant
+from sarafan.participants.services import upsert_participant
+from sarafan.projects.models import Project
+from sarafan.referrals import services as referrals
+from sarafan.referrals.models import Referral, ReferralStatus
+from sarafan.rewards import rules as arithmetic
+from sarafan.rewards.models import Reward, RewardStatus
+from sarafan.rewards.services import cancel_reward, grant_reward
+
+from .models import Event, EventType, Invite, Order, OrderStatus
+from .schemas import CustomerIn, EventIn
+
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def _occurred_at(data: EventIn) -> datetime:
+    if data.occurred_at is None:
+        return timezone.now()
+    if timezone.is_naive(data.occurred_at):
+        raise InvalidRequest("occurred_at must include a time zone offset.", param="occurred_at")
+    if data.occurred_at > timezone.now() + FUTURE_TOLERANCE:
+        raise InvalidRequest("occurred_at is in the future.", param="occurred_at")
+    return data.occurred_at
+
+
+def _campaign(project: Project, livemode: bool, public_id: str | None) -> Campaign | None:
+    if not public_id:
+        return None
+    campaign = Campaign.objects.filter(
+        project=project, livemode=livemode, public_id=public_id
+    ).first()
+    if campaign is None:
+        raise NotFound(f"No campaign '{public_id}'.", param="campaign")
+    return campaign
+
+
+def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> Participant:
+    if customer is None:
+        raise InvalidRequest("This event needs 'customer'.", param="customer")
+    participant, _ = upsert_participant(
+        project=project,
+        livemode=livemode,
+        external_id=customer.external_id,
+        email=customer.email,
+        phone=customer.phone,
+        name=customer.name,
+        attributes=customer.attributes,
+        tags=customer.tags,
+        consent=customer.consent,
+    )
+    # Locking the customer serializes their events, so "first order" is decided once.
+    return Participant.objects.select_for_update().get(pk=participant.pk)
+
+
+def _terms(rule: RewardRule) -> arithmetic.RuleTerms:
+    return arithmetic.RuleTerms(
+        trigger=rule.trigger,
+        kind=rule.kind,
+        amount=rule.amount,
+        percent=rule.percent,
+        max_amount=rule.max_amount,
+        min_order_amount=rule.min_order_amount,
+        tiers=tuple((int(t["from"]), Decimal(str(t["amount"]))) for t in rule.tiers),
+    )
+
+
+def _successes(referral: Referral, trigger: str) -> int:
+    statuses = [ReferralStatus.QUALIFIED]
+    if trigger == "signup":
+        statuses.append(ReferralStatus.PENDING)
+    return Referral.objects.filter(
+        project_id=referral.project_id,
+        livemode=referral.livemode,
+        campaign_id=referral.campaign_id,
+        referrer_id=referral.referrer_id,
+        status__in=statuses,
+    ).count()
+
+
+def _apply_rules(
+    *,
+    referral: Referral | None,
+    trigger: str,
+    order: Order | None,
+    occurred_at: datetime,
+) -> tuple[list[Reward], list[str]]:
+    """Grant what the referral's campaign pays for this trigger; returns rewards and skip reasons."""
+    if referral is None or referral.status == ReferralStatus.REJECTED:
+        return [], []
+    campaign = Campaign.objects.select_for_update().get(pk=referral.campaign_id)
+    if not referrals.is_running(campaign, timezone.now()):
+        return [], ["campaign_not_active"]
+    order_amount = order.amount if order is not None else None
+    matching = [
+        rule
+        for rule in campaign.rules.all()
+        if arithmetic.applies(_terms(rule), trigger=trigger, order_amount=order_amount)
+    ]
+    successes = _successes(referral, trigger) if matching else 0
+    rewards: list[Reward] = []
+    reasons: list[str] = []
+    for rule in matching:
+        amount = arithmetic.amount_for(
+            _terms(rule), order_amount=order_amount, referrer_successes=successes
+        )
+        if not amount:
+            continue
+        is_referrer = rule.recipient == Recipient.REFERRER
+        recipient = referral.referrer if is_referrer else referral.referee
+        paid_for = f"order{order.pk}" if order is not None else f"referral{referral.pk}:{trigger}"
+        reward, reason = grant_reward(
+            campaign=campaign,
+            recipient=recipient,
+            recipient_role=rule.recipient,
+            amount=amount,
+            dedupe_key=f"cmp{campaign.pk}:rule{rule.position}:{rule.recipient}:{paid_for}",
+            hold_days=rule.hold_days,
+            occurred_at=occurred_at,
+            hold_for_review=referral.status == ReferralStatus.REVIEW,
+            rule_id=rule.pk,
+            referral_id=referral.pk,
+            order_id=order.pk if order is not None else None,
+            trigger=trigger,
+        )
+        if reward is not None:
+            rewards.append(reward)
+        elif reason and reason != "duplicate":
+            reasons.append(reason)
+            referrals.log(referral, "reward_skipped", rule=rule.position, reason=reason)
+    return rewards, reasons
+
+
+def reward_out(reward: Reward, recipient_external_id: str) -> dict[str, Any]:
+    return {
+        "id": reward.public_id,
+        "recipient": recipient_external_id,
+        "amount": money_str(reward.amount),
+        "currency": reward.currency,
+        "status": reward.status,
+        "available_at": reward.available_at.isoformat(),
+    }
+
+
+def referral_summary(referral: Referral | None) -> dict[str, Any] | None:
+    if referral is None:
+        return None
+    return {
+        "id": referral.public_id,
+        "referrer": referral.referrer.external_id,
+        "referee": referral.referee.external_id,
+        "status": referral.status,
+        "channel": referral.channel,
+    }
+
+
+def _fraud(referral: Referral | None, extra_reasons: list[str]) -> dict[str, Any]:
+    reasons = list(referral.risk_reasons) if referral is not None else []
+    reasons += [reason for reason in extra_reasons if reason not in reasons]
+    return {
+        "score": round(referral.risk_score, 4) if referral is not None else 0.0,
+        "decision": referral.risk_decision if referral is not None else "allow",
+        "reasons": reasons,
+    }
+
+
+def _finish(
+    event: Event,
+    *,
+    referral: Referral | None,
+    rewards: list[Reward],
+    reasons: list[str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the API answer, store it on the event (replays return it), and return it."""
+    names = {}
+    if referral is not None:
+        names = {
+            referral.referrer_id: referral.referrer.external_id,
+            referral.referee_id: referral.referee.external_id,
+        }
+    response: dict[str, Any] = {
+        "id": event.public_id,
+        "object": "event",
+        "type": event.type,
+        "livemode": event.livemode,
+        "occurred_at": event.occurred_at.isoformat(),
+        "customer": event.participant.external_id if event.participant else None,
+        **(extra or {}),
+        "referral": referral_summary(referral),
+        "rewards": [reward_out(r, names.get(r.recipient_id, "")) for r in rewards],
+        "fraud": _fraud(referral, reasons),
+    }
+    event.referral = referral
+    event.response = response
+    event.save(update_fields=["referral", "response"])
+    return response
+
+
+def _new_event(
+    project: Project, livemode: bool, data: EventIn, occurred_at: datetime, **fields: Any
+) -> Event:
+    return Event.objects.create(
+        project=project,
+        livemode=livemode,
+        type=data.type,
+        occurred_at=occurred_at,
+        payload=data.model_dump(mode="json", exclude_none=True),
+        **fields,
+    )
+
+
+def _signup(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+    occurred_at = _occurred_at(data)
+    campaign = _campaign(project, livemode, data.campaign)
+    with transaction.atomic():
+        customer = _customer(project, livemode, data.customer)
+        attribution = referrals.attribute(
+            project=project,
+            livemode=livemode,
+            customer=customer,
+            campaign=campaign,
+            code=data.referral_code,
+            visitor_id=data.context.visitor_id or "",
+            was_customer=customer.paid_orders > 0,
+        )
+        event = _new_event(project, livemode, data, occurred_at, participant=customer)
+        rewards, reasons = _apply_rules(
+            referral=attribution.referral, trigger="signup", order=None, occurred_at=occurred_at
+        )
+        response = _finish(
+            event,
+            referral=attribution.referral,
+            rewards=rewards,
+            reasons=attribution.reasons + reasons,
+        )
+    return 201, response
+
+
+def _order(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+    if data.order is None:
+        raise InvalidRequest("An order event needs 'order'.", param="order")
+    if data.order.status == "paid" and data.order.amount is None:
+        raise InvalidRequest("A paid order needs 'order.amount'.", param="order.amount")
+    occurred_at = _occurred_at(data)
+    campaign = _campaign(project, livemode, data.campaign)
+    with transaction.atomic():
+        customer = _customer(project, livemode, data.customer)
+        previous = _previous_order_event(project, livemode, data.order.id)
+        if previous is not None:
+            return 200, previous.response
+        attribution = referrals.attribute(
+            project=project,
+            livemode=livemode,
+            customer=customer,
+            campaign=campaign,
+            code=data.referral_code,
+            visitor_id=data.context.visitor_id or "",
+            was_customer=customer.paid_orders > 0,
+        )
+        referral = attribution.referral
+        event = _new_event(
+            project,
+            livemode,
+            data,
+            occurred_at,
+            participant=customer,
+            order_id=data.order.id,
+            amount=data.order.amount,
+            currency=data.order.currency,
+            channel=referral.channel if referral else "",
+        )
+        if data.order.status != "paid":
+            response = _finish(event, referral=referral, rewards=[], reasons=attribution.reasons)
+            return 201, response
+        is_first = customer.paid_orders == 0
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    project=project,
+                    livemode=livemode,
+                    order_id=data.order.id,
+                    event=event,
+                    participant=customer,
+                    referral=referral,
+                    amount=data.order.amount or Decimal(0),
+                    currency=data.order.currency,
+                    is_first=is_first,
+                    occurred_at=occurred_at,
+                )
+        except IntegrityError:
+            first = _previous_order_event(project, livemode, data.order.id)
+            if first is None:  # pragma: no cover - the row that conflicted must exist
+                raise
+            transaction.set_rollback(True)
+            return 200, first.response
+        Participant.objects.filter(pk=customer.pk).update(
+            paid_orders=F("paid_orders") + 1,
+            first_order_at=customer.first_order_at or occurred_at,
+        )
+        if referral is not None and is_first:
+            referrals.qualify(referral)
+        trigger = "first_order" if is_first else "repeat_order"
+        rewards, reasons = _apply_rules(
+            referral=referral, trigger=trigger, order=order, occurred_at=occurred_at
+        )
+        response = _finish(
+            event,
+            referral=referral,
+            rewards=rewards,
+            reasons=attribution.reasons + reasons,
+            extra={
+                "order": {
+                    "id": order.order_id,
+                    "amount": money_str(order.amount),
+                    "currency": order.currency,
+                    "first": is_first,
+                }
+            },
+        )
+    return 201, response
+
+
+def _previous_order_event(project: Project, livemode: bool, order_id: str) -> Event | None:
+    order = (
+        Order.objects.select_related("event")
+        .filter(project=project, livemode=livemode, order_id=order_id)
+        .first()
+    )
+    return order.event if order is not None else None
+
+
+def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+    if data.order is None:
+        raise InvalidRequest("A refund needs 'order.id'.", param="order")
+    occurred_at = _occurred_at(data)
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .select_related("participant", "referral__referrer", "referral__referee")
+            .filter(project=project, livemode=livemode, order_id=data.order.id)
+            .first()
+        )
+        if order is None:
+            raise NotFound(f"No paid order '{data.order.id}'.", param="order.id")
+        if order.status == OrderStatus.REFUNDED:
+            earlier = (
+                Event.objects.filter(
+                    project=project,
+                    livemode=livemode,
+                    type=EventType.REFUND,
+                    order_id=order.order_id,
+                )
+                .order_by("id")
+                .first()
+            )
+            if earlier is not None:
+                return 200, earlier.response
+        order.status = OrderStatus.REFUNDED
+        order.refunded_at = occurred_at
+        order.save(update_fields=["status", "refunded_at"])
+        event = _new_event(
+            project,
+            livemode,
+            data,
+            occurred_at,
+            participant=order.participant,
+            order_id=order.order_id,
+            amount=order.amount,
+            currency=order.currency,
+        )
+        cancelled: list[Reward] = []
+        clawed_back = Decimal(0)
+        for reward in Reward.objects.filter(order=order).order_by("pk"):
+            if reward.status in {
+                RewardStatus.REDEEMED,
+                RewardStatus.REJECTED,
+                RewardStatus.CANCELLED,
+                RewardStatus.EXPIRED,
+            }:
+                continue
+            clawed_back += cancel_reward(
+                reward=reward, actor="system", note=f"refund of order {order.order_id}"
+            )
+            reward.refresh_from_db(fields=["status"])
+            cancelled.append(reward)
+        response = _finish(
+            event,
+            referral=order.referral,
+            rewards=cancelled,
+            reasons=[],
+            extra={
+                "order": {"id": order.order_id, "status": order.status},
+                "clawed_back": money_str(clawed_back),
+            },
+        )
+    return 201, response
+
+
+def _share(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+    if not data.participant:
+        raise InvalidRequest(
+            "A share needs 'participant' (the sharer's external_id).", param="participant"
+        )
+    occurred_at = _occurred_at(data)
+    sharer = Participant.objects.filter(
+        project=project, livemode=livemode, external_id=data.participant
+    ).first()
+    if sharer is None:
+        raise NotFound(f"No participant '{data.participant}'.", param="participant")
+    channel = (data.channel or "link").strip().lower()
+    with transaction.atomic():
+        event = _new_event(
+            project, livemode, data, occurred_at, participant=sharer, channel=channel
+        )
+        if data.invitee is not None:
+            if "@" not in data.invitee.email:
+                raise InvalidRequest(
+                    "invitee.email is not an e-mail address.", param="invitee.email"
+                )
+            Invite.objects.create(
+                project=project,
+                livemode=livemode,
+                referrer=sharer,
+                email_hash=referrals.email_hash(data.invitee.email),
+                channel=channel,
+            )
+        response = _finish(event, referral=None, rewards=[], reasons=[], extra={"channel": channel})
+    return 201, response
+
+
+def record_event(*, project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+    """Accept one event; returns the HTTP status (201 new, 200 an order already seen) and body."""
+    handlers = {
+        EventType.SIGNUP: _signup,
+        EventType.ORDER: _order,
+        EventType.REFUND: _refund,
+        EventType.SHARE: _share,
+    }
+    handler = handlers.get(EventType(data.type))
+    if handler is None:
+        raise InvalidRequest(
+            "Lead events arrive with the B2B lead pipeline; it is not enabled yet.",
+            code="unsupported_event_type",
+            param="type",
+        )
+    return handler(project, livemode, data)

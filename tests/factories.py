@@ -1,0 +1,77 @@
+"""Builders of API payloads and objects shared by the tests."""
+
+from typing import Any
+
+LANDING = "https://shop.example/welcome"
+
+
+def campaign_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Приведи друга",
+        "landing_url": LANDING,
+        "allowed_redirect_hosts": ["shop.example"],
+        "attribution_window_days": 30,
+        "new_customers_only": True,
+        "rules": [
+            {
+                "recipient": "referrer",
+                "trigger": "first_order",
+                "kind": "fixed",
+                "amount": "500.00",
+                "min_order_amount": "1000.00",
+                "hold_days": 0,
+            },
+            {
+                "recipient": "referee",
+                "trigger": "signup",
+                "kind": "fixed",
+                "amount": "300.00",
+                "hold_days": 0,
+            },
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def create_campaign(api: Any, **overrides: Any) -> dict[str, Any]:
+    response = api.post("campaigns", campaign_body(**overrides))
+    assert response.status_code == 201, response.content
+    return dict(response.json())
+
+
+def create_referrer(api: Any, external_id: str = "u-7", **fields: Any) -> dict[str, Any]:
+    body = {"email": f"{external_id}@example.ru", "name": "Анна", **fields}
+    response = api.put(f"participants/{external_id}", body)
+    assert response.status_code in (200, 201), response.content
+    return dict(response.json())
+
+
+def signup(api: Any, customer: str, code: str | None = None, **extra: Any) -> Any:
+    body: dict[str, Any] = {
+        "type": "signup",
+        "customer": {"external_id": customer, "email": f"{customer}@mail.example"},
+        **extra,
+    }
+    if code:
+        body["referral_code"] = code
+    return api.post("events", body)
+
+
+def order(
+    api: Any,
+    customer: str,
+    order_id: str,
+    amount: str = "4990.00",
+    code: str | None = None,
+    **extra: Any,
+) -> Any:
+    body: dict[str, Any] = {
+        "type": "order",
+        "customer": {"external_id": customer, "email": f"{customer}@mail.example"},
+        "order": {"id": order_id, "amount": amount, "currency": "RUB", "status": "paid"},
+        **extra,
+    }
+    if code:
+        body["referral_code"] = code
+    return api.post("events", body)
