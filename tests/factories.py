@@ -47,7 +47,13 @@ def create_referrer(api: Any, external_id: str = "u-7", **fields: Any) -> dict[s
     return dict(response.json())
 
 
-def signup(api: Any, customer: str, code: str | None = None, **extra: Any) -> Any:
+def signup(
+    api: Any,
+    customer: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Any:
     body: dict[str, Any] = {
         "type": "signup",
         "customer": {"external_id": customer, "email": f"{customer}@mail.example"},
@@ -55,7 +61,7 @@ def signup(api: Any, customer: str, code: str | None = None, **extra: Any) -> An
     }
     if code:
         body["referral_code"] = code
-    return api.post("events", body)
+    return api.post("events", body, headers=headers)
 
 
 def order(

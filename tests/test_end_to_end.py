@@ -39,7 +39,7 @@ class Http:
         response = conn.getresponse()
         raw = response.read()
         conn.close()
-        return response.status, dict(response.getheaders()), raw
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, raw
 
 
 @pytest.fixture
@@ -47,7 +47,12 @@ def server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     env = {**os.environ, "SARAFAN_DATA_DIR": str(tmp_path)}
     port = _free_port()
     env["SARAFAN_BASE_URL"] = f"http://127.0.0.1:{port}"
-    admin_url = os.environ.get("DATABASE_URL")
+    url = os.environ.get("DATABASE_URL")
+    admin_url = (
+        url.replace("postgres://", "postgresql://", 1).rsplit("/", 1)[0] + "/postgres"
+        if url
+        else None
+    )
     database = None
     if admin_url:
         database = f"sarafan_e2e_{secrets.token_hex(4)}"
@@ -130,16 +135,16 @@ def test_referral_loop_over_http(server):
 
     status, headers, _ = http_.call("GET", f"/r/{code}?utm_source=tg")
     assert status == 302
-    location = urlsplit(headers["Location"])
+    location = urlsplit(headers["location"])
     assert (location.scheme, location.netloc, location.path) == (
         "https",
         "shop.example",
         "/welcome",
     )
     assert parse_qs(location.query)["ref"] == [code]
-    visitor = headers["Set-Cookie"].split("sf_vid=", 1)[1].split(";", 1)[0]
+    visitor = headers["set-cookie"].split("sf_vid=", 1)[1].split(";", 1)[0]
     status, headers, _ = http_.call("GET", f"/r/{code}/qr.svg")
-    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml")
+    assert status == 200 and headers["content-type"].startswith("image/svg+xml")
 
     status, _, raw = http_.call(
         "POST",

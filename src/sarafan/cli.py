@@ -33,6 +33,11 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def default_threads() -> int:
+    """Threads per server process: enough to overlap database waits, as granian advises."""
+    return int(os.environ.get("SARAFAN_THREADS") or (os.cpu_count() or 1) * 2 + 1)
+
+
 def _server_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [
         sys.executable,
@@ -130,7 +135,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         flush=True,
     )
     worker = subprocess.Popen([sys.executable, "-m", "sarafan.cli", "worker"])
-    server = subprocess.Popen(_server_argv(args.host, args.port, 1, 8))  # noqa: S603
+    server = subprocess.Popen(_server_argv(args.host, args.port, 1, default_threads()))  # noqa: S603
     try:
         while server.poll() is None and worker.poll() is None:
             time.sleep(0.5)
@@ -166,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=int(os.environ.get("SARAFAN_WORKERS", "1")))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("SARAFAN_THREADS", "8")))
+    serve.add_argument("--threads", type=int, default=default_threads())
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run background tasks")

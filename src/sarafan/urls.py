@@ -12,6 +12,7 @@ urlpatterns = [
     path("r/<str:code>", links.redirect, name="redirect"),
     path("r/<str:code>/qr.svg", links.qr_svg, name="qr-svg"),
     path("r/<str:code>/qr.png", links.qr_png, name="qr-png"),
+    path("p/<str:token>", links.portal, name="portal"),
     path("console/", admin.site.urls),
     path("", RedirectView.as_view(url="/console/", permanent=False)),
 ]

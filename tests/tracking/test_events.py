@@ -437,3 +437,31 @@ def test_link_channel_is_the_referral_channel(api):
     data = signup(api, "u-42", link.json()["code"].lower()).json()
     assert data["referral"]["channel"] == "email"
     assert Link.objects.filter(channel="email").count() == 1
+
+
+def test_event_payload_keeps_no_personal_data_in_clear(api):
+    from sarafan.tracking.models import Event
+
+    create_campaign(api)
+    api.post(
+        "events",
+        {
+            "type": "signup",
+            "customer": {
+                "external_id": "u-42",
+                "email": "boris@example.ru",
+                "phone": "+79997654321",
+                "name": "Борис",
+            },
+            "context": {
+                "ip": "203.0.113.7",
+                "user_agent": "UA/1",
+                "visitor_id": "v1",
+                "card_fingerprint": "card",
+            },
+        },
+    )
+    stored = str(Event.objects.get().payload)
+    for secret in ("boris@example.ru", "79997654321", "Борис", "203.0.113.7", "UA/1", "card"):
+        assert secret not in stored
+    assert "u-42" in stored and "v1" in stored

@@ -1,3 +1,54 @@
-from ninja import Router
+"""Analytics API: the summary of a project's referral program over a period."""
 
-router = Router()
+import re
+from datetime import date
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from sarafan.campaigns.models import Campaign
+from sarafan.core.errors import InvalidRequest, NotFound
+from sarafan.projects.auth import secret_key_auth
+
+from . import services
+from .schemas import SummaryOut, SummaryQuery
+
+router = Router(auth=secret_key_auth, tags=["analytics"])
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: str, *, param: str) -> date:
+    try:
+        if not _DAY.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"'{param}' must be a date as YYYY-MM-DD.", code="invalid_value", param=param
+        ) from None
+
+
+@router.get("/summary", response=SummaryOut, by_alias=True, summary="Program summary")
+def summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str, Any]:
+    """Funnel and economics for a period (default: the last 30 days), optionally grouped."""
+    caller = request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+    date_to = _day(query.date_to, param="to") if query.date_to else None
+    default_from, date_to = services.default_period(today=date_to)
+    date_from = _day(query.date_from, param="from") if query.date_from else default_from
+    campaign = None
+    if query.campaign:
+        campaign = Campaign.objects.filter(
+            project=caller.project, livemode=caller.livemode, public_id=query.campaign
+        ).first()
+        if campaign is None:
+            raise NotFound(f"No campaign '{query.campaign}'.", param="campaign")
+    return services.summary(
+        project=caller.project,
+        livemode=caller.livemode,
+        campaign=campaign,
+        date_from=date_from,
+        date_to=date_to,
+        group_by=query.group_by or None,
+    )

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Status, Schema
 
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate
@@ -44,12 +44,12 @@ def _out(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
 
 
 @router.post("", response={201: dict}, summary="Create a campaign")
-def create(request: HttpRequest, payload: CampaignIn) -> tuple[int, dict[str, Any]]:
+def create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
     caller = request.auth  # type: ignore[attr-defined]
     campaign = services.create_campaign(
         project=caller.project, livemode=caller.livemode, data=payload
     )
-    return 201, _out(request, _get(request, campaign.public_id))
+    return Status(201, _out(request, _get(request, campaign.public_id)))
 
 
 @router.get("", response=dict, summary="List campaigns, newest first")

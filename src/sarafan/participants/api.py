@@ -1,3 +1,116 @@
-from ninja import Router
+"""Participants API: upsert by external_id, read, erase, and extra links per channel."""
 
-router = Router()
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+
+from sarafan.campaigns.models import Campaign
+from sarafan.core.errors import NotFound
+from sarafan.core.pagination import paginate
+from sarafan.links.models import Link
+from sarafan.links.schemas import link_out
+from sarafan.projects.auth import secret_key_auth
+from sarafan.projects.services import ApiCaller
+
+from . import services
+from .models import Participant
+from .schemas import LinkIn, ParticipantIn, participant_out
+from .selectors import get_participant
+
+router = Router(tags=["participants"])
+
+
+class ListQuery(Schema):
+    limit: int = 20
+    starting_after: str | None = None
+
+
+def _caller(request: HttpRequest) -> ApiCaller:
+    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+
+
+def _get(request: HttpRequest, external_id: str) -> Participant:
+    caller = _caller(request)
+    participant = get_participant(
+        project=caller.project, livemode=caller.livemode, external_id=external_id
+    )
+    if participant is None:
+        raise NotFound(f"No participant '{external_id}'.", param="external_id")
+    return participant
+
+
+@router.put(
+    "/{external_id}",
+    auth=secret_key_auth,
+    response={200: dict, 201: dict},
+    summary="Create or update a participant (201 when created, 200 when updated)",
+)
+def upsert(
+    request: HttpRequest, external_id: str, payload: ParticipantIn
+) -> Status[dict[str, Any]]:
+    caller = _caller(request)
+    participant, created = services.upsert_participant(
+        project=caller.project,
+        livemode=caller.livemode,
+        external_id=external_id,
+        **payload.model_dump(),
+    )
+    return Status(201 if created else 200, participant_out(participant))
+
+
+@router.get("/{external_id}", auth=secret_key_auth, response=dict, summary="Get a participant")
+def get(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    return participant_out(_get(request, external_id))
+
+
+@router.delete(
+    "/{external_id}",
+    auth=secret_key_auth,
+    response=dict,
+    summary="Erase a participant's personal data; answers 200 with the anonymized participant",
+    description=(
+        "E-mail, phone, name, attributes, tags, consent and click details are erased and the "
+        "external_id becomes `erased-<id>`; codes, counts, rewards and money stay."
+    ),
+)
+def erase(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    return participant_out(services.erase_participant(participant=_get(request, external_id)))
+
+
+@router.post(
+    "/{external_id}/links",
+    auth=secret_key_auth,
+    response={201: dict},
+    summary="Create another link for a channel, with UTM parameters",
+)
+def create_link(request: HttpRequest, external_id: str, payload: LinkIn) -> Status[dict[str, Any]]:
+    caller = _caller(request)
+    participant = _get(request, external_id)
+    campaign = None
+    if payload.campaign is not None:
+        campaign = Campaign.objects.filter(
+            project=caller.project, livemode=caller.livemode, public_id=payload.campaign
+        ).first()
+        if campaign is None:
+            raise NotFound(f"No campaign '{payload.campaign}'.", param="campaign")
+    link = services.create_link(
+        participant=participant, channel=payload.channel, utm=payload.utm, campaign=campaign
+    )
+    return Status(201, link_out(link))
+
+
+@router.get(
+    "/{external_id}/links",
+    auth=secret_key_auth,
+    response=dict,
+    summary="List a participant's links, newest first",
+)
+def list_links(request: HttpRequest, external_id: str, query: Query[ListQuery]) -> dict[str, Any]:
+    participant = _get(request, external_id)
+    page, has_more = paginate(
+        Link.objects.filter(participant=participant).select_related("campaign"),
+        limit=query.limit,
+        starting_after=query.starting_after,
+    )
+    return {"object": "list", "data": [link_out(link) for link in page], "has_more": has_more}

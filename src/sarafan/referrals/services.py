@@ -123,7 +123,7 @@ def attribute(
 ) -> Attribution:
     """Find or create the customer's referral; runs inside the caller's transaction."""
     existing = (
-        Referral.objects.select_related("referrer", "campaign")
+        Referral.objects.select_related("referrer", "referee", "campaign")
         .filter(project=project, livemode=livemode, referee=customer)
         .first()
     )

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Status, Schema
 
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import NotFound
@@ -77,7 +77,7 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
 
 
 @rewards.post("", response={201: dict}, summary="Give a reward by hand; issued at once")
-def create_reward(request: HttpRequest, payload: ManualRewardIn) -> tuple[int, dict[str, Any]]:
+def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     campaign = None
     if payload.campaign:
@@ -96,7 +96,7 @@ def create_reward(request: HttpRequest, payload: ManualRewardIn) -> tuple[int, d
         actor="api",
         note=payload.note,
     )
-    return 201, reward_detail(_reward(request, reward.public_id))
+    return Status(201, reward_detail(_reward(request, reward.public_id)))
 
 
 @rewards.get("/{reward_id}", response=dict, summary="Get a reward with its certificate")
@@ -155,11 +155,12 @@ def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
     response={200: dict, 201: dict},
     summary="Redeem part or all of the balance; once per order_id",
 )
-def redeem(request: HttpRequest, code: str, payload: RedeemIn) -> tuple[int, dict[str, Any]]:
+def redeem(request: HttpRequest, code: str, payload: RedeemIn) -> Status[dict[str, Any]]:
     redemption, created = services.redeem_certificate(
         certificate=_certificate(request, code), amount=payload.amount, order_id=payload.order_id
     )
-    return (201 if created else 200), {
+    body = {
         "certificate": certificate_out(_certificate(request, code), with_pin=False),
         "redemption": redemption_out(redemption),
     }
+    return Status(201 if created else 200, body)

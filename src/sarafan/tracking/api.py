@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from pydantic import ValidationError as PydanticError
 
 from sarafan.core.errors import SarafanError
@@ -17,9 +17,10 @@ router = Router(auth=secret_key_auth, tags=["events"])
 
 
 @router.post("", response={200: dict, 201: dict}, summary="Send an event")
-def create(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str, Any]]:
+def create(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any]]:
     caller = request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
-    return record_event(project=caller.project, livemode=caller.livemode, data=payload)
+    status, body = record_event(project=caller.project, livemode=caller.livemode, data=payload)
+    return Status(status, body)
 
 
 @router.post("/batch", response=dict, summary="Send up to 1000 events; each answered in order")

@@ -214,6 +214,14 @@ def _finish(
     return response
 
 
+# Personal data lives on the participant (where erasure reaches it), never in event payloads.
+_PAYLOAD_EXCLUDE: Any = {
+    "customer": {"email", "phone", "name", "attributes", "tags", "consent"},
+    "context": {"ip", "user_agent", "card_fingerprint", "referer"},
+    "invitee": True,
+}
+
+
 def _new_event(
     project: Project, livemode: bool, data: EventIn, occurred_at: datetime, **fields: Any
 ) -> Event:
@@ -222,7 +230,7 @@ def _new_event(
         livemode=livemode,
         type=data.type,
         occurred_at=occurred_at,
-        payload=data.model_dump(mode="json", exclude_none=True),
+        payload=data.model_dump(mode="json", exclude_none=True, exclude=_PAYLOAD_EXCLUDE),
         **fields,
     )
 
@@ -353,7 +361,7 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
     occurred_at = _occurred_at(data)
     with transaction.atomic():
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))
             .select_related("participant", "referral__referrer", "referral__referee")
             .filter(project=project, livemode=livemode, order_id=data.order.id)
             .first()

@@ -1,0 +1,51 @@
+"""Pydantic schemas of the analytics API (API.md, "Analytics")."""
+
+from ninja import Schema
+from pydantic import Field
+
+
+class SummaryQuery(Schema):
+    """Query parameters; dates stay text here so a bad one is reported under its own name."""
+
+    campaign: str | None = Field(default=None, max_length=32)
+    date_from: str | None = Field(default=None, alias="from")
+    date_to: str | None = Field(default=None, alias="to")
+    group_by: str | None = None
+
+
+class Period(Schema):
+    date_from: str = Field(alias="from")
+    date_to: str = Field(alias="to")
+
+
+class Metrics(Schema):
+    """The figures of the summary; money is a string with two places."""
+
+    participants: int
+    active_referrers: int
+    clicks: int
+    shares: int
+    signups: int
+    first_orders: int
+    repeat_orders: int
+    revenue: str
+    rewards_cost: str
+    spend: str
+    k_factor: float
+    cac: str
+    roi: float
+    participation_rate: float
+    share_rate: float
+    conversion_rate: float
+
+
+class Group(Metrics):
+    """One group's figures; `key` is null for traffic without a value for the grouping."""
+
+    key: str | None
+
+
+class SummaryOut(Schema):
+    period: Period
+    totals: Metrics
+    groups: list[Group]

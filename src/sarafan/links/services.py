@@ -1,0 +1,122 @@
+"""Click recording and the client address behind trusted proxies."""
+
+import ipaddress
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from sarafan.campaigns.models import Campaign
+from sarafan.core.hashing import keyed_hash
+
+from .models import Click, Link
+
+MAX_USER_AGENT = 500
+MAX_REFERER = 1000
+MAX_PARAM_NAME = 64
+MAX_PARAM_VALUE = 200
+MAX_CLICK_IDS = 20
+MAX_UTM = 10
+# Ad networks' own click ids; anything named `…click_id` (prm_click_id, …) is kept too.
+NAMED_CLICK_IDS = frozenset({"gclid", "yclid", "fbclid"})
+
+
+def _valid_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return ""
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The visitor's address: REMOTE_ADDR, or the X-Forwarded-For entry our own proxies added.
+
+    With SARAFAN_TRUSTED_PROXY_HOPS = n, the n-th address from the right is the one the
+    outermost trusted proxy saw; entries further left are the client's to invent.
+    Returns "" when no valid address is known.
+    """
+    hops = settings.SARAFAN_TRUSTED_PROXY_HOPS
+    if hops > 0:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if forwarded:
+            return _valid_ip(forwarded[max(len(forwarded) - hops, 0)])
+    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def _is_click_id(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in NAMED_CLICK_IDS or lowered.endswith("click_id")
+
+
+def _tracking_params(query: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    utm: dict[str, str] = {}
+    click_ids: dict[str, str] = {}
+    for name, value in query.items():
+        if len(name) > MAX_PARAM_NAME or not isinstance(value, str) or not value:
+            continue
+        if name.lower().startswith("utm_") and len(utm) < MAX_UTM:
+            utm[name.lower()] = value[:MAX_PARAM_VALUE]
+        elif _is_click_id(name) and len(click_ids) < MAX_CLICK_IDS:
+            click_ids[name] = value[:MAX_PARAM_VALUE]
+    return utm, click_ids
+
+
+def record_click(
+    *,
+    link: Link,
+    visitor_id: str,
+    ip: str,
+    user_agent: str,
+    referer: str,
+    query: Mapping[str, str],
+    campaign: Campaign | None = None,
+) -> Click:
+    """Record one visit through a link; the IP is kept only as a keyed hash.
+
+    UTM tags are the link's own, overridden by any in the visited URL; parameters named
+    gclid, yclid, fbclid or `…click_id` are kept as click ids. A single INSERT, atomic by
+    itself, so the redirect's hot path opens no transaction.
+    """
+    utm, click_ids = _tracking_params(query)
+    return Click.objects.create(
+        project_id=link.project_id,
+        livemode=link.livemode,
+        link=link,
+        participant_id=link.participant_id,
+        campaign=campaign if campaign is not None else link.campaign,
+        channel=link.channel,
+        visitor_id=visitor_id[:64],
+        ip_hash=keyed_hash(ip, purpose="ip") if ip else "",
+        user_agent=user_agent[:MAX_USER_AGENT],
+        referer=referer[:MAX_REFERER],
+        utm={**link.utm, **utm},
+        click_ids=click_ids,
+    )
+
+
+def landing_url_for(*, landing_url: str, code: str, utm: Mapping[str, str]) -> str | None:
+    """The campaign's landing URL with `ref` and the link's UTM tags in its query.
+
+    Existing parameters stay in place; `ref` and UTM keys the link sets replace same-named
+    ones. None when the stored URL is not an absolute http(s) URL, so nothing else is ever
+    a redirect target.
+    """
+    parts = urlsplit(landing_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    overrides = {"ref": code, **utm}
+    query: list[tuple[str, str]] = []
+    replaced: set[str] = set()
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in overrides:
+            query.append((name, value))
+        elif name not in replaced:
+            query.append((name, overrides[name]))
+            replaced.add(name)
+    query.extend((name, value) for name, value in overrides.items() if name not in replaced)
+    return urlunsplit(parts._replace(query=urlencode(query)))
