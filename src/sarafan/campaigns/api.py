@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status, Schema
+from ninja import Query, Router, Schema, Status
 
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate

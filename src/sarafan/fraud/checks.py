@@ -42,6 +42,6 @@ def assess(*, referrer: Participant, referee: Participant) -> Risk:
         reasons.append("self_referral_email")
     if referrer.phone and referee.phone and _phone(referrer.phone) == _phone(referee.phone):
         reasons.append("self_referral_phone")
-    score = min(1.0, sum(WEIGHTS[reason] for reason in reasons))
+    score = min(1.0, float(sum(WEIGHTS[reason] for reason in reasons)))
     decision = "block" if score >= BLOCK_AT else "review" if score >= REVIEW_AT else "allow"
     return Risk(score=score, decision=decision, reasons=reasons)

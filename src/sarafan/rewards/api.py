@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Status, Schema
+from ninja import Query, Router, Schema, Status
 
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import NotFound
