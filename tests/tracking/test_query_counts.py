@@ -14,9 +14,7 @@ def _count(fn):
     with CaptureQueriesContext(connection) as ctx:
         response = fn()
     assert response.status_code in (200, 201), response.content
-    return sum(
-        1 for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
-    )
+    return sum(1 for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE")))
 
 
 def test_order_event_queries_are_bounded_and_flat(api):
