@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    # Serves the API docs page's scripts locally instead of from a CDN (isolated installs).
+    "ninja",
     "sarafan.core",
     "sarafan.projects",
     "sarafan.campaigns",
