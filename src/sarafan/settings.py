@@ -221,7 +221,16 @@ LOGGING = {
 UNFOLD = {
     "SITE_TITLE": "Sarafan",
     "SITE_HEADER": "Sarafan",
+    "SITE_SUBHEADER": _("Referral programs"),
     "SITE_SYMBOL": "campaign",
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "sarafan.console.dashboard.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        # Groups Programs / Tracking / Rewards / Settings, built per request for permissions.
+        "navigation": "sarafan.console.navigation.sidebar",
+    },
 }

@@ -1,18 +1,22 @@
 """Mounts the API, the redirect, the portal and the console."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from sarafan.api import api
+from sarafan.core import views as core
 from sarafan.links import views as links
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("healthz", core.healthz, name="healthz"),
+    path("readyz", core.readyz, name="readyz"),
     path("r/<str:code>", links.redirect, name="redirect"),
     path("r/<str:code>/qr.svg", links.qr_svg, name="qr-svg"),
     path("r/<str:code>/qr.png", links.qr_png, name="qr-png"),
     path("p/<str:token>", links.portal, name="portal"),
     path("console/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", RedirectView.as_view(url="/console/", permanent=False)),
 ]
