@@ -21,8 +21,8 @@ up: install
 	$(BIN)/sarafan up
 
 lint: install
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
 types: install
 	$(BIN)/mypy src
