@@ -6,11 +6,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 
-from sarafan.campaigns.models import Campaign
 from sarafan.core.hashing import keyed_hash
 
-from .models import Click, Link
+from .selectors import LinkTarget, insert_click
 
 MAX_USER_AGENT = 500
 MAX_REFERER = 1000
@@ -68,14 +68,14 @@ def _tracking_params(query: Mapping[str, str]) -> tuple[dict[str, str], dict[str
 
 def record_click(
     *,
-    link: Link,
+    target: LinkTarget,
+    campaign_id: int | None,
     visitor_id: str,
     ip: str,
     user_agent: str,
     referer: str,
     query: Mapping[str, str],
-    campaign: Campaign | None = None,
-) -> Click:
+) -> None:
     """Record one visit through a link; the IP is kept only as a keyed hash.
 
     UTM tags are the link's own, overridden by any in the visited URL; parameters named
@@ -83,19 +83,16 @@ def record_click(
     itself, so the redirect's hot path opens no transaction.
     """
     utm, click_ids = _tracking_params(query)
-    return Click.objects.create(
-        project_id=link.project_id,
-        livemode=link.livemode,
-        link=link,
-        participant_id=link.participant_id,
-        campaign=campaign if campaign is not None else link.campaign,
-        channel=link.channel,
+    insert_click(
+        target=target,
+        campaign_id=campaign_id,
         visitor_id=visitor_id[:64],
         ip_hash=keyed_hash(ip, purpose="ip") if ip else "",
         user_agent=user_agent[:MAX_USER_AGENT],
         referer=referer[:MAX_REFERER],
-        utm={**link.utm, **utm},
+        utm={**target.utm, **utm},
         click_ids=click_ids,
+        at=timezone.now(),
     )
 
 

@@ -12,11 +12,13 @@ from django.views.decorators.http import require_safe
 
 from sarafan.campaigns.selectors import default_campaign
 from sarafan.core.codes import normalize_code
+from sarafan.projects.models import Project
 
 from . import qr
 from .models import Link
 from .portal import portal
 from .schemas import referral_url
+from .selectors import link_target
 from .services import client_ip, landing_url_for, record_click
 
 __all__ = ["portal", "qr_png", "qr_svg", "redirect"]
@@ -53,28 +55,22 @@ def _visitor_id(request: HttpRequest) -> tuple[str, bool]:
 def redirect(request: HttpRequest, code: str) -> HttpResponse:
     """Record the click and send the visitor to the campaign's landing URL, never elsewhere."""
     normalized = _code(code)
-    link = (
-        Link.objects.select_related("campaign", "participant", "project")
-        .filter(code=normalized)
-        .first()
-        if normalized
-        else None
-    )
+    link = link_target(normalized) if normalized else None
     if link is None:
         return not_found_page(request, _("This referral link does not exist."))
-    campaign = link.campaign or default_campaign(project=link.project, livemode=link.livemode)
-    target = (
-        landing_url_for(landing_url=campaign.landing_url, code=link.code, utm=link.utm)
-        if campaign is not None
-        else None
-    )
+    campaign_id, landing = link.campaign_id, link.landing_url
+    if landing is None:  # the link's campaign is gone: the project's default one serves
+        project = Project(pk=link.project_id)
+        fallback = default_campaign(project=project, livemode=link.livemode)
+        campaign_id, landing = (fallback.pk, fallback.landing_url) if fallback else (None, None)
+    target = landing_url_for(landing_url=landing, code=link.code, utm=link.utm) if landing else None
     if target is None:
         return not_found_page(request, _("This referral program is not active."))
     visitor_id, is_new_visitor = _visitor_id(request)
     if request.method == "GET":  # HEAD is a probe, not a visit
         record_click(
-            link=link,
-            campaign=campaign,
+            target=link,
+            campaign_id=campaign_id,
             visitor_id=visitor_id,
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
