@@ -34,17 +34,39 @@ LIMIT_PER_REFERRER = "limit_per_referrer"
 BUDGET_EXHAUSTED = "budget_exhausted"
 
 
-def _move(reward: Reward, to_status: str, *, actor: str = "system", note: str = "") -> None:
-    if not can_move(reward.status, to_status):
-        raise Conflict(
-            f"A reward cannot go from '{reward.status}' to '{to_status}'.",
-            code="invalid_status_transition",
+def _move(
+    reward: Reward,
+    *path: str,
+    actor: str = "system",
+    notes: tuple[str, ...] = (),
+    created: bool = False,
+) -> None:
+    """Move a reward along `path`, each step checked against TRANSITIONS.
+
+    The steps (and, for a reward created in this transaction, its creation) are logged in
+    one INSERT and the final status is written in one UPDATE.
+    """
+    steps: list[RewardEvent] = []
+    if created:
+        steps.append(RewardEvent(reward=reward, to_status=S.PENDING, actor=actor, note="created"))
+    current = reward.status
+    for index, to_status in enumerate(path):
+        if not can_move(current, to_status):
+            raise Conflict(
+                f"A reward cannot go from '{current}' to '{to_status}'.",
+                code="invalid_status_transition",
+            )
+        note = notes[index] if index < len(notes) else ""
+        steps.append(
+            RewardEvent(
+                reward=reward, from_status=current, to_status=to_status, actor=actor, note=note
+            )
         )
-    RewardEvent.objects.create(
-        reward=reward, from_status=reward.status, to_status=to_status, actor=actor, note=note
-    )
-    reward.status = to_status
-    reward.save(update_fields=["status", "updated_at"])
+        current = to_status
+    RewardEvent.objects.bulk_create(steps)
+    if current != reward.status:
+        reward.status = current
+        reward.save(update_fields=["status", "updated_at"])
 
 
 def _month_start(now: datetime) -> datetime:
@@ -92,6 +114,7 @@ def grant_reward(
     referral_id: int | None = None,
     order_id: int | None = None,
     trigger: str = "",
+    brand: str | None = None,
 ) -> tuple[Reward | None, str | None]:
     """Create one reward if the campaign's limits allow it, inside the caller's transaction.
 
@@ -129,50 +152,65 @@ def grant_reward(
             )
     except IntegrityError:
         return None, "duplicate"
-    RewardEvent.objects.create(reward=reward, to_status=S.PENDING, note="created")
     Campaign.objects.filter(pk=campaign.pk).update(
         spent=F("spent") + amount, rewards_count=F("rewards_count") + 1
     )
     campaign.spent += amount
     campaign.rewards_count += 1
     if hold_for_review:
-        _move(reward, S.REVIEW, note="held for review")
+        _move(reward, S.REVIEW, notes=("held for review",), created=True)
     elif available_at <= timezone.now():
-        _approve_and_issue(reward, actor="system", note="no hold period")
+        _approve_and_issue(reward, actor="system", note="no hold period", created=True, brand=brand)
+    else:
+        _move(reward, created=True)
     return reward, None
 
 
-def issue_certificate(*, reward: Reward) -> Certificate:
-    """Issue Sarafan's own e-certificate for an approved reward (code + PIN, full balance)."""
-    project = Project.objects.only("name").get(pk=reward.project_id)
+def issue_certificate(*, reward: Reward, brand: str | None = None) -> Certificate:
+    """Create Sarafan's own e-certificate for a reward (code + PIN, full balance)."""
+    if brand is None:
+        brand = Project.objects.only("name").get(pk=reward.project_id).name
     expires_at = timezone.now() + timedelta(days=settings.SARAFAN_CERTIFICATE_VALID_DAYS)
     for _ in range(5):
         try:
             with transaction.atomic():
-                certificate = Certificate.objects.create(
+                return Certificate.objects.create(
                     project_id=reward.project_id,
                     livemode=reward.livemode,
                     reward=reward,
                     code=new_certificate_code(),
                     pin=new_pin(),
-                    brand=project.name,
+                    brand=brand,
                     amount=reward.amount,
                     balance=reward.amount,
                     currency=reward.currency,
                     expires_at=expires_at,
                 )
-            break
         except IntegrityError:  # pragma: no cover - 79-bit codes; a retry is belt and braces
             continue
-    else:  # pragma: no cover
-        raise Conflict("Could not generate a unique certificate code.", code="code_exhausted")
-    _move(reward, S.ISSUED, note=f"certificate {certificate.public_id}")
-    return certificate
+    raise Conflict(  # pragma: no cover
+        "Could not generate a unique certificate code.", code="code_exhausted"
+    )
 
 
-def _approve_and_issue(reward: Reward, *, actor: str, note: str = "") -> None:
-    _move(reward, S.APPROVED, actor=actor, note=note)
-    issue_certificate(reward=reward)
+def _approve_and_issue(
+    reward: Reward, *, actor: str, note: str = "", created: bool = False, brand: str | None = None
+) -> None:
+    """Approve and issue at once: the certificate, then both steps logged together."""
+    if not can_move(reward.status, S.APPROVED):
+        raise Conflict(
+            f"A reward cannot go from '{reward.status}' to '{S.APPROVED}'.",
+            code="invalid_status_transition",
+        )
+    certificate = issue_certificate(reward=reward, brand=brand)
+    _move(
+        reward,
+        S.APPROVED,
+        S.ISSUED,
+        actor=actor,
+        notes=(note, f"certificate {certificate.public_id}"),
+        created=created,
+    )
 
 
 def _locked(reward: Reward) -> Reward:
@@ -200,7 +238,7 @@ def _release_budget(reward: Reward, amount: Decimal, *, whole: bool) -> None:
 def reject_reward(*, reward: Reward, actor: str, note: str = "") -> Reward:
     """Reject a reward that was not paid yet; its amount returns to the campaign's budget."""
     reward = _locked(reward)
-    _move(reward, S.REJECTED, actor=actor, note=note)
+    _move(reward, S.REJECTED, actor=actor, notes=(note,))
     _release_budget(reward, reward.amount, whole=True)
     return reward
 
@@ -221,7 +259,7 @@ def cancel_reward(*, reward: Reward, actor: str, note: str = "") -> Decimal:
             certificate.balance = Decimal(0)
             certificate.status = CertificateStatus.CANCELLED
             certificate.save(update_fields=["balance", "status"])
-    _move(reward, S.CANCELLED, actor=actor, note=note)
+    _move(reward, S.CANCELLED, actor=actor, notes=(note,))
     _release_budget(reward, clawed, whole=clawed == reward.amount)
     return clawed
 
@@ -287,8 +325,7 @@ def create_manual_reward(
         reason=note[:200],
         dedupe_key=f"manual:{secrets.token_hex(16)}",
     )
-    RewardEvent.objects.create(reward=reward, to_status=S.PENDING, actor=actor, note="manual")
-    _approve_and_issue(reward, actor=actor, note=note)
+    _approve_and_issue(reward, actor=actor, note=note, created=True)
     return reward
 
 
@@ -337,5 +374,5 @@ def redeem_certificate(
         if certificate.reward_id is not None:
             reward = Reward.objects.select_for_update().get(pk=certificate.reward_id)
             if can_move(reward.status, S.REDEEMED):
-                _move(reward, S.REDEEMED, note=f"redeemed by order {order_id}")
+                _move(reward, S.REDEEMED, notes=(f"redeemed by order {order_id}",))
     return redemption, True

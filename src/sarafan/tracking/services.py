@@ -105,7 +105,11 @@ def _apply_rules(
     """Grant what the referral's campaign pays for this trigger; returns rewards and skip reasons."""
     if referral is None or referral.status == ReferralStatus.REJECTED:
         return [], []
-    campaign = Campaign.objects.select_for_update().get(pk=referral.campaign_id)
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .get(pk=referral.campaign_id)
+    )
     if not referrals.is_running(campaign, timezone.now()):
         return [], ["campaign_not_active"]
     order_amount = order.amount if order is not None else None
@@ -139,6 +143,7 @@ def _apply_rules(
             referral_id=referral.pk,
             order_id=order.pk if order is not None else None,
             trigger=trigger,
+            brand=campaign.project.name,
         )
         if reward is not None:
             rewards.append(reward)
