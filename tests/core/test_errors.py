@@ -53,3 +53,21 @@ def test_in_progress_idempotency_key_is_a_conflict(api, project):
     )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "idempotency_in_progress"
+
+
+def test_expired_key_is_refused(api, project_keys):
+    from django.utils import timezone
+
+    from sarafan.core.hashing import token_hash
+    from sarafan.projects.models import ApiKey
+
+    assert api.get("campaigns").status_code == 200
+    ApiKey.objects.filter(key_hash=token_hash(project_keys.keys["secret_key_test"])).update(
+        expires_at=timezone.now()
+    )
+    from sarafan.projects import services
+
+    services._KEY_CACHE.clear()
+    response = api.get("campaigns")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "expired_api_key"

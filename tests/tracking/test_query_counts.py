@@ -7,7 +7,7 @@ from tests.factories import create_campaign, create_referrer, order
 
 # Statements for a first paid order that creates a referral, a reward and its certificate;
 # savepoints are not counted (they are cheap and differ by database).
-ORDER_QUERY_BUDGET = 25
+ORDER_QUERY_BUDGET = 24
 
 
 def _count(fn):

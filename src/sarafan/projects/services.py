@@ -1,8 +1,11 @@
 """Projects and their API keys."""
 
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -61,23 +64,42 @@ def create_project(*, name: str) -> tuple[Project, dict[str, str]]:
     return project, keys
 
 
+# Resolved keys are remembered briefly per process: one query less on every API request.
+# A deleted key keeps working here for at most this long; expiry is checked on every call.
+_KEY_CACHE: dict[str, tuple[float, ApiCaller, datetime | None]] = {}
+_KEY_CACHE_MAX = 4096
+
+
 def authenticate_key(raw: str) -> ApiCaller:
     """Resolve a raw key to its caller; unknown, malformed and expired keys are refused."""
     if not raw or not raw.startswith(("sk_", "pk_")):
         raise AuthenticationFailed("Provide a valid API key as 'Authorization: Bearer <key>'.")
-    key = (
-        ApiKey.objects.select_related("project")
-        .filter(key_hash=token_hash(raw))
-        .only(
-            "livemode",
-            "kind",
-            "expires_at",
-            "project__id",
-            "project__public_id",
-            "project__name",
+    digest = token_hash(raw)
+    now = time.monotonic()
+    cached = _KEY_CACHE.get(digest)
+    if cached is not None and now - cached[0] < settings.SARAFAN_KEY_CACHE_SECONDS:
+        _, caller, expires_at = cached
+    else:
+        key = (
+            ApiKey.objects.select_related("project")
+            .filter(key_hash=digest)
+            .only(
+                "livemode",
+                "kind",
+                "expires_at",
+                "project__id",
+                "project__public_id",
+                "project__name",
+            )
+            .first()
         )
-        .first()
-    )
-    if key is None or (key.expires_at is not None and key.expires_at <= timezone.now()):
-        raise AuthenticationFailed("The API key is not valid.")
-    return ApiCaller(project=key.project, livemode=key.livemode, kind=key.kind)
+        if key is None:
+            raise AuthenticationFailed("The API key is not valid.")
+        caller = ApiCaller(project=key.project, livemode=key.livemode, kind=key.kind)
+        expires_at = key.expires_at
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[digest] = (now, caller, expires_at)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise AuthenticationFailed("The API key has expired.", code="expired_api_key")
+    return caller
