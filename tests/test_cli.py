@@ -1,9 +1,11 @@
 """The `sarafan` command as a user runs it: deploy checks, project creation, `up`."""
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -64,6 +66,24 @@ def test_project_create_prints_four_keys_once(tmp_path):
     assert keys["secret_key_test"].encode() not in database
 
 
+def _group_alive(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    alive = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(status.parent.name))
+    return alive
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -80,6 +100,7 @@ def test_up_creates_the_demo_and_serves_console_and_api(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     try:
         lines: list[str] = []
@@ -110,6 +131,9 @@ def test_up_creates_the_demo_and_serves_console_and_api(tmp_path):
             assert page.status == 200
         saved = json.loads((tmp_path / "demo.json").read_text())
         assert saved["password"] == login.group(1)
-    finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM: `up` must stop its server and worker children itself
         proc.wait(timeout=20)
+        time.sleep(1)
+        assert _group_alive(proc.pid) == [], "sarafan up left processes behind"
+    finally:
+        _kill_group(proc.pid)

@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             text=True,
         )
         keys = json.loads(created.stdout)
-        proc = subprocess.Popen([SARAFAN, "serve", "--port", str(port)], env=env)
+        proc = subprocess.Popen(
+            [SARAFAN, "serve", "--port", str(port)], env=env, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -84,7 +87,7 @@ def server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     time.sleep(0.2)
             yield port, keys
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and its worker processes
             proc.wait(timeout=15)
     finally:
         if database and admin_url:

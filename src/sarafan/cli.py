@@ -105,6 +105,10 @@ def cmd_project_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """First-run friendly: migrate, make the demo project, print how to log in, serve + work."""
     _setup_django()
@@ -134,6 +138,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
+    # SIGTERM (a service manager stopping us) takes the same orderly path as Ctrl+C, so the
+    # server and worker children are stopped instead of being left behind.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     worker = subprocess.Popen([sys.executable, "-m", "sarafan.cli", "worker"])
     server = subprocess.Popen(_server_argv(args.host, args.port, 1, default_threads()))  # noqa: S603
     try:
