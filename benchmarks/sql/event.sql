@@ -1,0 +1,169 @@
+-- The database floor of POST /api/v1/events: what one average event of the benchmark's mix
+-- (half signups of new referred customers, half their first paid orders) writes and locks,
+-- each event in ONE transaction, as tracking/services.py, referrals/services.py,
+-- rewards/services.py and participants/services.py do it:
+--   signup: INSERT participant + primary link; lock the customer (SELECT … FOR UPDATE);
+--           INSERT referral + its history; INSERT event; lock the campaign; INSERT reward,
+--           history 'pending'; UPDATE campaign counters; history 'approved'; UPDATE reward;
+--           INSERT certificate; history 'issued'; UPDATE reward; UPDATE event's answer.
+--   order:  lock the customer; INSERT event; INSERT order; UPDATE customer's paid_orders;
+--           UPDATE referral to qualified + its history; lock the campaign; then the same
+--           reward → certificate path for the referrer; UPDATE event's answer.
+-- Left out on purpose: the application's plain reads (key lookup, participant, referral,
+-- link, campaign rules, the referrer's counts and monthly sum, project name), its
+-- SAVEPOINTs and Python work. The floor is the writes and row locks that any
+-- implementation of the same rules must make, at the same concurrency.
+--
+-- Run by benchmarks/run.py as:
+--   pgbench -n -c N -j 2 -T D -f benchmarks/sql/event.sql -D i=0 -D run=R -D project=P
+--     -D campaign=C -D lmin=L1 -D lmax=L2 -D rule_signup=S -D pos_signup=0
+--     -D rule_first=F -D pos_first=1 sarafan_bench
+-- where lmin..lmax are the ids of the seeded referrers' links. Variables set with \set and
+-- \gset persist per client between transactions, so :i counts this client's events: odd
+-- ones are signups, even ones the paid order of the customer that client signed up last.
+-- :key = (run, client, i) is unique, so public ids, codes and order ids never collide.
+
+\set i :i + 1
+\set key (:run * 1000 + :client_id) * 100000000 + :i
+BEGIN;
+\if :i % 2 = 1
+INSERT INTO participants_participant
+    (project_id, livemode, public_id, external_id, email, phone, name, attributes, tags,
+     consent, referral_code, portal_token, paid_orders, first_order_at, erased_at, created_at,
+     updated_at)
+VALUES
+    (:project, false, 'prt_q' || :key, 'pgb-' || :key, 'pgb-' || :key || '@example.com', '', '',
+     '{}', '[]', '{}', 'Q' || :key, 'portal-q' || :key || '-Hk2x9LmQ0rT7vW4yZ1aB3cD5eF6gH8iJ', 0,
+     NULL, NULL, now(), now())
+RETURNING id AS cust \gset
+INSERT INTO links_link
+    (project_id, livemode, public_id, participant_id, campaign_id, code, channel, utm,
+     is_primary, created_at)
+VALUES (:project, false, 'lnk_q' || :key, :cust, :campaign, 'Q' || :key, 'link', '{}', true, now());
+SELECT id FROM participants_participant WHERE id = :cust FOR UPDATE;
+\set link random(:lmin, :lmax)
+INSERT INTO referrals_referral
+    (project_id, livemode, public_id, campaign_id, referrer_id, referee_id, link_id, channel,
+     source, status, risk_score, risk_decision, risk_reasons, created_at, qualified_at)
+SELECT :project, false, 'ref_q' || :key, :campaign, l.participant_id, :cust, l.id, 'link',
+       'code', 'pending', 0.0, 'allow', '[]', now(), NULL
+FROM links_link l WHERE l.id >= :link ORDER BY l.id LIMIT 1
+RETURNING id AS ref, referrer_id AS referrer \gset
+INSERT INTO referrals_referralevent (referral_id, kind, data, created_at)
+VALUES (:ref, 'created',
+        '{"source": "code", "status": "pending", "risk": {"score": 0.0, "decision": "allow", "reasons": []}}',
+        now());
+INSERT INTO tracking_event
+    (project_id, livemode, public_id, type, participant_id, referral_id, channel, order_id,
+     amount, currency, payload, response, occurred_at, created_at)
+VALUES
+    (:project, false, 'evt_q' || :key, 'signup', :cust, NULL, '', '', NULL, 'RUB',
+     jsonb_build_object('type', 'signup', 'customer', jsonb_build_object('external_id', 'pgb-' || :key),
+                        'referral_code', 'K7QX2M9A',
+                        'context', jsonb_build_object('visitor_id', 'vis-q' || :key)),
+     '{}', now(), now())
+RETURNING id AS evt \gset
+SELECT id FROM campaigns_campaign WHERE id = :campaign FOR UPDATE;
+INSERT INTO rewards_reward
+    (project_id, livemode, public_id, campaign_id, rule_id, referral_id, recipient_id, order_id,
+     trigger, amount, currency, status, available_at, reason, dedupe_key, created_at, updated_at)
+VALUES
+    (:project, false, 'rwd_q' || :key, :campaign, :rule_signup, :ref, :cust, NULL, 'signup',
+     300.00, 'RUB', 'pending', now(), '',
+     'cmp' || :campaign || ':rule' || :pos_signup || ':referee:referral' || :ref || ':signup',
+     now(), now())
+RETURNING id AS rwd \gset
+INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
+VALUES (:rwd, '', 'pending', 'system', 'created', now());
+UPDATE campaigns_campaign SET spent = spent + 300.00, rewards_count = rewards_count + 1
+WHERE id = :campaign;
+INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
+VALUES (:rwd, 'pending', 'approved', 'system', 'no hold period', now());
+UPDATE rewards_reward SET status = 'approved', updated_at = now() WHERE id = :rwd;
+INSERT INTO rewards_certificate
+    (project_id, livemode, public_id, reward_id, code, pin, brand, amount, balance, currency,
+     status, expires_at, created_at)
+VALUES
+    (:project, false, 'crt_q' || :key, :rwd, 'SF-Q' || :key, '505500', 'Bench', 300.00, 300.00,
+     'RUB', 'active', now() + interval '365 days', now());
+INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
+VALUES (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
+UPDATE rewards_reward SET status = 'issued', updated_at = now() WHERE id = :rwd;
+UPDATE tracking_event SET referral_id = :ref,
+    response = jsonb_build_object(
+        'id', 'evt_q' || :key, 'object', 'event', 'type', 'signup', 'livemode', false,
+        'occurred_at', now(), 'customer', 'pgb-' || :key,
+        'referral', jsonb_build_object('id', 'ref_q' || :key, 'referrer', 'r1',
+                                       'referee', 'pgb-' || :key, 'status', 'pending',
+                                       'channel', 'link'),
+        'rewards', jsonb_build_array(jsonb_build_object(
+            'id', 'rwd_q' || :key, 'recipient', 'pgb-' || :key, 'amount', '300.00',
+            'currency', 'RUB', 'status', 'issued', 'available_at', now())),
+        'fraud', jsonb_build_object('score', 0.0, 'decision', 'allow',
+                                    'reasons', jsonb_build_array()))
+WHERE id = :evt;
+\else
+SELECT id FROM participants_participant WHERE id = :cust FOR UPDATE;
+INSERT INTO tracking_event
+    (project_id, livemode, public_id, type, participant_id, referral_id, channel, order_id,
+     amount, currency, payload, response, occurred_at, created_at)
+VALUES
+    (:project, false, 'evt_q' || :key, 'order', :cust, NULL, 'link', 'pgo-' || :key, 4990.00,
+     'RUB',
+     jsonb_build_object('type', 'order', 'customer', jsonb_build_object('external_id', 'pgb-' || :cust),
+                        'order', jsonb_build_object('id', 'pgo-' || :key, 'amount', '4990.00',
+                                                    'currency', 'RUB', 'status', 'paid')),
+     '{}', now(), now())
+RETURNING id AS evt \gset
+INSERT INTO tracking_order
+    (project_id, livemode, order_id, event_id, participant_id, referral_id, amount, currency,
+     is_first, status, occurred_at, refunded_at)
+VALUES (:project, false, 'pgo-' || :key, :evt, :cust, :ref, 4990.00, 'RUB', true, 'paid', now(), NULL)
+RETURNING id AS ord \gset
+UPDATE participants_participant SET paid_orders = paid_orders + 1, first_order_at = now()
+WHERE id = :cust;
+UPDATE referrals_referral SET status = 'qualified', qualified_at = now() WHERE id = :ref;
+INSERT INTO referrals_referralevent (referral_id, kind, data, created_at)
+VALUES (:ref, 'qualified', '{}', now());
+SELECT id FROM campaigns_campaign WHERE id = :campaign FOR UPDATE;
+INSERT INTO rewards_reward
+    (project_id, livemode, public_id, campaign_id, rule_id, referral_id, recipient_id, order_id,
+     trigger, amount, currency, status, available_at, reason, dedupe_key, created_at, updated_at)
+VALUES
+    (:project, false, 'rwd_q' || :key, :campaign, :rule_first, :ref, :referrer, :ord,
+     'first_order', 500.00, 'RUB', 'pending', now(), '',
+     'cmp' || :campaign || ':rule' || :pos_first || ':referrer:order' || :ord, now(), now())
+RETURNING id AS rwd \gset
+INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
+VALUES (:rwd, '', 'pending', 'system', 'created', now());
+UPDATE campaigns_campaign SET spent = spent + 500.00, rewards_count = rewards_count + 1
+WHERE id = :campaign;
+INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
+VALUES (:rwd, 'pending', 'approved', 'system', 'no hold period', now());
+UPDATE rewards_reward SET status = 'approved', updated_at = now() WHERE id = :rwd;
+INSERT INTO rewards_certificate
+    (project_id, livemode, public_id, reward_id, code, pin, brand, amount, balance, currency,
+     status, expires_at, created_at)
+VALUES
+    (:project, false, 'crt_q' || :key, :rwd, 'SF-Q' || :key, '173950', 'Bench', 500.00, 500.00,
+     'RUB', 'active', now() + interval '365 days', now());
+INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
+VALUES (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
+UPDATE rewards_reward SET status = 'issued', updated_at = now() WHERE id = :rwd;
+UPDATE tracking_event SET referral_id = :ref,
+    response = jsonb_build_object(
+        'id', 'evt_q' || :key, 'object', 'event', 'type', 'order', 'livemode', false,
+        'occurred_at', now(), 'customer', 'pgb-' || :cust,
+        'order', jsonb_build_object('id', 'pgo-' || :key, 'amount', '4990.00',
+                                    'currency', 'RUB', 'first', true),
+        'referral', jsonb_build_object('id', 'ref_q' || :key, 'referrer', 'r1',
+                                       'referee', 'pgb-' || :cust, 'status', 'qualified',
+                                       'channel', 'link'),
+        'rewards', jsonb_build_array(jsonb_build_object(
+            'id', 'rwd_q' || :key, 'recipient', 'r1', 'amount', '500.00',
+            'currency', 'RUB', 'status', 'issued', 'available_at', now())),
+        'fraud', jsonb_build_object('score', 0.0, 'decision', 'allow',
+                                    'reasons', jsonb_build_array()))
+WHERE id = :evt;
+\endif
+COMMIT;
