@@ -1,5 +1,6 @@
 """Rewards and certificates API."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -104,22 +105,28 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     return reward_detail(_reward(request, reward_id))
 
 
+def _decide(
+    request: HttpRequest,
+    reward_id: str,
+    payload: DecisionIn | None,
+    decide: Callable[..., object],
+) -> dict[str, Any]:
+    decide(reward=_reward(request, reward_id), actor="api", note=payload.note if payload else "")
+    return reward_detail(_reward(request, reward_id))
+
+
 @rewards.post("/{reward_id}/approve", response=dict, summary="Approve a held reward; issues it")
 def approve(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
 ) -> dict[str, Any]:
-    note = payload.note if payload else ""
-    services.approve_reward(reward=_reward(request, reward_id), actor="api", note=note)
-    return reward_detail(_reward(request, reward_id))
+    return _decide(request, reward_id, payload, services.approve_reward)
 
 
 @rewards.post("/{reward_id}/reject", response=dict, summary="Reject a reward not yet paid")
 def reject(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
 ) -> dict[str, Any]:
-    note = payload.note if payload else ""
-    services.reject_reward(reward=_reward(request, reward_id), actor="api", note=note)
-    return reward_detail(_reward(request, reward_id))
+    return _decide(request, reward_id, payload, services.reject_reward)
 
 
 @rewards.post(
@@ -130,9 +137,7 @@ def reject(
 def cancel(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
 ) -> dict[str, Any]:
-    note = payload.note if payload else ""
-    services.cancel_reward(reward=_reward(request, reward_id), actor="api", note=note)
-    return reward_detail(_reward(request, reward_id))
+    return _decide(request, reward_id, payload, services.cancel_reward)
 
 
 def _certificate(request: HttpRequest, code: str) -> Certificate:

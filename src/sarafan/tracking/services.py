@@ -240,20 +240,30 @@ def _new_event(
     )
 
 
+def _attribute(
+    project: Project,
+    livemode: bool,
+    data: EventIn,
+    customer: Participant,
+    campaign: Campaign | None,
+) -> referrals.Attribution:
+    return referrals.attribute(
+        project=project,
+        livemode=livemode,
+        customer=customer,
+        campaign=campaign,
+        code=data.referral_code,
+        visitor_id=data.context.visitor_id or "",
+        was_customer=customer.paid_orders > 0,
+    )
+
+
 def _signup(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
     occurred_at = _occurred_at(data)
     campaign = _campaign(project, livemode, data.campaign)
     with transaction.atomic():
         customer = _customer(project, livemode, data.customer)
-        attribution = referrals.attribute(
-            project=project,
-            livemode=livemode,
-            customer=customer,
-            campaign=campaign,
-            code=data.referral_code,
-            visitor_id=data.context.visitor_id or "",
-            was_customer=customer.paid_orders > 0,
-        )
+        attribution = _attribute(project, livemode, data, customer, campaign)
         event = _new_event(project, livemode, data, occurred_at, participant=customer)
         rewards, reasons = _apply_rules(
             referral=attribution.referral, trigger="signup", order=None, occurred_at=occurred_at
@@ -279,15 +289,7 @@ def _order(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
         previous = _previous_order_event(project, livemode, data.order.id)
         if previous is not None:
             return 200, previous.response
-        attribution = referrals.attribute(
-            project=project,
-            livemode=livemode,
-            customer=customer,
-            campaign=campaign,
-            code=data.referral_code,
-            visitor_id=data.context.visitor_id or "",
-            was_customer=customer.paid_orders > 0,
-        )
+        attribution = _attribute(project, livemode, data, customer, campaign)
         referral = attribution.referral
         event = _new_event(
             project,
