@@ -544,11 +544,70 @@ def code_for(codes: Sequence[str], thread: int, n: int) -> str:
 # The server
 
 
+def server_argv(kind: str, port: int, workers: int) -> list[str]:
+    """The command of each server the comparison measures; `granian-wsgi` is `sarafan serve`."""
+    threads = str(workers * 2 + 1)
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    commands = {
+        "granian-wsgi": [str(SARAFAN), "serve", *bind, "--workers", str(workers)],
+        "granian-asgi": [
+            str(PYTHON),
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            *bind,
+            "--workers",
+            str(workers),
+            "--no-ws",
+            "sarafan.asgi:application",
+        ],
+        "gunicorn-sync": [
+            str(BIN / "gunicorn"),
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "sarafan.wsgi:application",
+        ],
+        "gunicorn-gthread": [
+            str(BIN / "gunicorn"),
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            threads,
+            "-b",
+            f"127.0.0.1:{port}",
+            "sarafan.wsgi:application",
+        ],
+        "uvicorn": [
+            str(BIN / "uvicorn"),
+            *bind,
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "sarafan.asgi:application",
+        ],
+    }
+    return commands[kind]
+
+
+SERVERS = ("granian-wsgi", "granian-asgi", "gunicorn-sync", "gunicorn-gthread", "uvicorn")
+
+
 class Server:
-    """`sarafan serve` on a free port, in its own process group."""
+    """A server on a free port (`sarafan serve` unless told otherwise), in its own group."""
 
     def __init__(
-        self, procs: Processes, env: dict[str, str], workers: int, log_path: Path, label: str
+        self,
+        procs: Processes,
+        env: dict[str, str],
+        workers: int,
+        log_path: Path,
+        label: str,
+        kind: str = "granian-wsgi",
     ) -> None:
         self.procs = procs
         self.port = free_port()
@@ -556,6 +615,7 @@ class Server:
         self.log_path = log_path
         self.env = {**env, "SARAFAN_BASE_URL": f"http://127.0.0.1:{self.port}"}
         self.workers = workers
+        self.kind = kind
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -563,8 +623,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        argv = [SARAFAN, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--workers", str(self.workers)]
+        argv = server_argv(self.kind, self.port, self.workers)
         with self.log_path.open("ab") as logfile:
             self.proc = self.procs.start(argv, env=self.env, stdout=logfile, stderr=logfile)
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -712,7 +771,8 @@ class Bench:
             env["SARAFAN_DB_POOL"] = "0"
         label = "pooled" if pooled else "unpooled"
         log(f"server: sarafan serve --workers {self.cores} ({label})")
-        server = Server(self.procs, env, self.cores, self.workdir / f"server-{label}.log", label)
+        log_path = self.workdir / f"server-{label}.log"
+        server = Server(self.procs, env, self.cores, log_path, label, kind=self.args.server)
         server.start()
         self.server = server
         self.report.meta.setdefault("server", {})[label] = " ".join(server.cmdline()[1:])
@@ -1583,6 +1643,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {','.join(STEPS)}")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk -t (default 2)")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="granian-wsgi",
+        help="the server to measure (default granian-wsgi, which is `sarafan serve`)",
+    )
     parser.add_argument(
         "--warmup",
         type=int,
