@@ -214,20 +214,24 @@ def upsert_participant(
     attributes: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     consent: dict[str, bool] | None = None,
+    lock: bool = False,
 ) -> tuple[Participant, bool]:
     """Create the participant known by external_id, or update the fields that were passed.
 
     The unique (project, livemode, external_id) constraint decides a race: the loser of
     two simultaneous creates finds the winner's row and updates it. Returns (participant,
     created); a new participant gets a referral code, a portal token and a primary link.
+    With `lock`, the row stays locked for the caller's transaction (a new row is locked by
+    its own insert), so the caller's decisions about this person are made one at a time.
     """
     external_id = _external_id(external_id)
     fields = _clean(
         email=email, phone=phone, name=name, attributes=attributes, tags=tags, consent=consent
     )
     scope = {"project": project, "livemode": livemode, "external_id": external_id}
+    rows = Participant.objects.select_for_update() if lock else Participant.objects
     with transaction.atomic():
-        participant = Participant.objects.filter(**scope).first()
+        participant = rows.filter(**scope).first()
         attempts = 0
         while participant is None:
             attempts += 1
@@ -245,7 +249,7 @@ def upsert_participant(
             except IntegrityError:
                 # Either another request created this participant first, or the new
                 # referral code collided with an existing one and another is tried.
-                participant = Participant.objects.filter(**scope).first()
+                participant = rows.filter(**scope).first()
                 if participant is None and attempts >= CODE_ATTEMPTS:
                     raise
         changed = [key for key, value in fields.items() if getattr(participant, key) != value]

@@ -65,9 +65,10 @@ def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> 
         attributes=customer.attributes,
         tags=customer.tags,
         consent=customer.consent,
+        # Locking the customer serializes their events, so "first order" is decided once.
+        lock=True,
     )
-    # Locking the customer serializes their events, so "first order" is decided once.
-    return Participant.objects.select_for_update().get(pk=participant.pk)
+    return participant
 
 
 def _terms(rule: RewardRule) -> arithmetic.RuleTerms:
