@@ -2,16 +2,17 @@
 -- (half signups of new referred customers, half their first paid orders) writes and locks,
 -- each event in ONE transaction, as tracking/services.py, referrals/services.py,
 -- rewards/services.py and participants/services.py do it:
---   signup: INSERT participant + primary link; lock the customer (SELECT … FOR UPDATE);
---           INSERT referral + its history; INSERT event; lock the campaign; INSERT reward,
---           history 'pending'; UPDATE campaign counters; history 'approved'; UPDATE reward;
---           INSERT certificate; history 'issued'; UPDATE reward; UPDATE event's answer.
---   order:  lock the customer; INSERT event; INSERT order; UPDATE customer's paid_orders;
---           UPDATE referral to qualified + its history; lock the campaign; then the same
---           reward → certificate path for the referrer; UPDATE event's answer.
+--   signup: INSERT participant (locked by its own insert) + primary link; INSERT referral +
+--           its history; INSERT event; INSERT reward already 'issued'; INSERT certificate;
+--           INSERT its three history steps in one statement; reserve the amount with one
+--           conditional UPDATE of the campaign counters; UPDATE the event's answer.
+--   order:  lock the customer (SELECT … FOR UPDATE); INSERT event; INSERT order; UPDATE
+--           customer's paid_orders; UPDATE referral to qualified + its history; lock the
+--           referrer (monthly limits); then the same reward → certificate → history →
+--           campaign reservation path for the referrer; UPDATE the event's answer.
 -- Left out on purpose: the application's plain reads (key lookup, participant, referral,
--- link, campaign rules, the referrer's counts and monthly sum, project name), its
--- SAVEPOINTs and Python work. The floor is the writes and row locks that any
+-- link, campaign rules, the referrer's monthly sum, previous order), its SAVEPOINT for a
+-- new customer and Python work. The floor is the writes and row locks that any
 -- implementation of the same rules must make, at the same concurrency.
 --
 -- Run by benchmarks/run.py as:
@@ -40,7 +41,6 @@ INSERT INTO links_link
     (project_id, livemode, public_id, participant_id, campaign_id, code, channel, utm,
      is_primary, created_at)
 VALUES (:project, false, 'lnk_q' || :key, :cust, :campaign, 'Q' || :key, 'link', '{}', true, now());
-SELECT id FROM participants_participant WHERE id = :cust FOR UPDATE;
 \set link random(:lmin, :lmax)
 INSERT INTO referrals_referral
     (project_id, livemode, public_id, campaign_id, referrer_id, referee_id, link_id, channel,
@@ -63,23 +63,15 @@ VALUES
                         'context', jsonb_build_object('visitor_id', 'vis-q' || :key)),
      '{}', now(), now())
 RETURNING id AS evt \gset
-SELECT id FROM campaigns_campaign WHERE id = :campaign FOR UPDATE;
 INSERT INTO rewards_reward
     (project_id, livemode, public_id, campaign_id, rule_id, referral_id, recipient_id, order_id,
      trigger, amount, currency, status, available_at, reason, dedupe_key, created_at, updated_at)
 VALUES
     (:project, false, 'rwd_q' || :key, :campaign, :rule_signup, :ref, :cust, NULL, 'signup',
-     300.00, 'RUB', 'pending', now(), '',
+     300.00, 'RUB', 'issued', now(), '',
      'cmp' || :campaign || ':rule' || :pos_signup || ':referee:referral' || :ref || ':signup',
      now(), now())
 RETURNING id AS rwd \gset
-INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, '', 'pending', 'system', 'created', now());
-UPDATE campaigns_campaign SET spent = spent + 300.00, rewards_count = rewards_count + 1
-WHERE id = :campaign;
-INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, 'pending', 'approved', 'system', 'no hold period', now());
-UPDATE rewards_reward SET status = 'approved', updated_at = now() WHERE id = :rwd;
 INSERT INTO rewards_certificate
     (project_id, livemode, public_id, reward_id, code, pin, brand, amount, balance, currency,
      status, expires_at, created_at)
@@ -87,8 +79,12 @@ VALUES
     (:project, false, 'crt_q' || :key, :rwd, 'SF-Q' || :key, '505500', 'Bench', 300.00, 300.00,
      'RUB', 'active', now() + interval '365 days', now());
 INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
-UPDATE rewards_reward SET status = 'issued', updated_at = now() WHERE id = :rwd;
+VALUES (:rwd, '', 'pending', 'system', 'created', now()),
+       (:rwd, 'pending', 'approved', 'system', 'no hold period', now()),
+       (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
+UPDATE campaigns_campaign SET spent = spent + 300.00, rewards_count = rewards_count + 1
+WHERE id = :campaign AND (budget IS NULL OR budget >= spent + 300.00)
+  AND (max_rewards IS NULL OR max_rewards >= rewards_count + 1);
 UPDATE tracking_event SET referral_id = :ref,
     response = jsonb_build_object(
         'id', 'evt_q' || :key, 'object', 'event', 'type', 'signup', 'livemode', false,
@@ -103,7 +99,7 @@ UPDATE tracking_event SET referral_id = :ref,
                                     'reasons', jsonb_build_array()))
 WHERE id = :evt;
 \else
-SELECT id FROM participants_participant WHERE id = :cust FOR UPDATE;
+SELECT id FROM participants_participant WHERE id = :cust FOR NO KEY UPDATE;
 INSERT INTO tracking_event
     (project_id, livemode, public_id, type, participant_id, referral_id, channel, order_id,
      amount, currency, payload, response, occurred_at, created_at)
@@ -125,22 +121,15 @@ WHERE id = :cust;
 UPDATE referrals_referral SET status = 'qualified', qualified_at = now() WHERE id = :ref;
 INSERT INTO referrals_referralevent (referral_id, kind, data, created_at)
 VALUES (:ref, 'qualified', '{}', now());
-SELECT id FROM campaigns_campaign WHERE id = :campaign FOR UPDATE;
+SELECT id FROM participants_participant WHERE id = :referrer FOR NO KEY UPDATE;
 INSERT INTO rewards_reward
     (project_id, livemode, public_id, campaign_id, rule_id, referral_id, recipient_id, order_id,
      trigger, amount, currency, status, available_at, reason, dedupe_key, created_at, updated_at)
 VALUES
     (:project, false, 'rwd_q' || :key, :campaign, :rule_first, :ref, :referrer, :ord,
-     'first_order', 500.00, 'RUB', 'pending', now(), '',
+     'first_order', 500.00, 'RUB', 'issued', now(), '',
      'cmp' || :campaign || ':rule' || :pos_first || ':referrer:order' || :ord, now(), now())
 RETURNING id AS rwd \gset
-INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, '', 'pending', 'system', 'created', now());
-UPDATE campaigns_campaign SET spent = spent + 500.00, rewards_count = rewards_count + 1
-WHERE id = :campaign;
-INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, 'pending', 'approved', 'system', 'no hold period', now());
-UPDATE rewards_reward SET status = 'approved', updated_at = now() WHERE id = :rwd;
 INSERT INTO rewards_certificate
     (project_id, livemode, public_id, reward_id, code, pin, brand, amount, balance, currency,
      status, expires_at, created_at)
@@ -148,8 +137,12 @@ VALUES
     (:project, false, 'crt_q' || :key, :rwd, 'SF-Q' || :key, '173950', 'Bench', 500.00, 500.00,
      'RUB', 'active', now() + interval '365 days', now());
 INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
-UPDATE rewards_reward SET status = 'issued', updated_at = now() WHERE id = :rwd;
+VALUES (:rwd, '', 'pending', 'system', 'created', now()),
+       (:rwd, 'pending', 'approved', 'system', 'no hold period', now()),
+       (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
+UPDATE campaigns_campaign SET spent = spent + 500.00, rewards_count = rewards_count + 1
+WHERE id = :campaign AND (budget IS NULL OR budget >= spent + 500.00)
+  AND (max_rewards IS NULL OR max_rewards >= rewards_count + 1);
 UPDATE tracking_event SET referral_id = :ref,
     response = jsonb_build_object(
         'id', 'evt_q' || :key, 'object', 'event', 'type', 'order', 'livemode', false,

@@ -95,6 +95,33 @@ def test_budget_holds_under_concurrent_orders(project_keys):
     def send(index):
         return order(ApiClient(Client(), key), f"c{index}", f"o{index}", code=codes[index])
 
-    _parallel(send)
+    bodies = [response.json() for response in _parallel(send)]
     assert Reward.objects.count() == 5
     assert api.get(f"campaigns/{campaign['id']}").json()["stats"]["spent"] == "500.00"
+    paid = [body for body in bodies if body["rewards"]]
+    refused = [body for body in bodies if not body["rewards"]]
+    assert len(paid) == 5
+    assert all(body["fraud"]["reasons"] == ["budget_exhausted"] for body in refused)
+
+
+def test_max_rewards_hold_with_two_rewards_per_event(project_keys):
+    """Every event pays two rewards; with room for seven, exactly seven exist afterwards."""
+    key = project_keys.keys["secret_key_test"]
+    api = ApiClient(Client(), key)
+    campaign = create_campaign(
+        api,
+        limits={"max_rewards": 7},
+        rules=[
+            {"recipient": "referrer", "trigger": "first_order", "kind": "fixed", "amount": "10.00"},
+            {"recipient": "referee", "trigger": "first_order", "kind": "fixed", "amount": "20.00"},
+        ],
+    )
+    codes = [create_referrer(api, f"r{i}")["referral_code"] for i in range(THREADS)]
+
+    def send(index):
+        return order(ApiClient(Client(), key), f"c{index}", f"o{index}", code=codes[index])
+
+    assert {response.status_code for response in _parallel(send)} == {201}
+    stats = api.get(f"campaigns/{campaign['id']}").json()["stats"]
+    assert Reward.objects.count() == stats["rewards_count"] == 7
+    assert stats["spent"] == str(sum(reward.amount for reward in Reward.objects.all()))

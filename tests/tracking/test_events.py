@@ -328,6 +328,66 @@ def test_budget_and_max_rewards_stop_rewards(api):
     assert second["rewards"] == []
 
 
+def test_budget_for_one_of_two_rewards_pays_the_first_rule_and_says_why(api):
+    """Both rules fire on one order, the budget covers one: it is decided reward by reward."""
+    campaign = create_campaign(
+        api,
+        limits={"budget": "150.00"},
+        rules=[
+            {
+                "recipient": "referrer",
+                "trigger": "first_order",
+                "kind": "fixed",
+                "amount": "100.00",
+            },
+            {"recipient": "referee", "trigger": "first_order", "kind": "fixed", "amount": "100.00"},
+        ],
+    )
+    code = _code(api)
+    data = order(api, "c1", "o1", code=code).json()
+    assert [(r["recipient"], r["amount"]) for r in data["rewards"]] == [("u-7", "100.00")]
+    assert data["fraud"]["reasons"] == ["budget_exhausted"]
+    stats = api.get(f"campaigns/{campaign['id']}").json()["stats"]
+    assert stats == {"spent": "100.00", "rewards_count": 1}
+    assert Reward.objects.count() == 1
+    assert Certificate.objects.count() == 1
+
+
+def test_a_new_reward_is_written_at_its_final_status_with_its_whole_history(api):
+    create_campaign(
+        api,
+        rules=[
+            {
+                "recipient": "referrer",
+                "trigger": "first_order",
+                "kind": "fixed",
+                "amount": "100.00",
+            },
+            {
+                "recipient": "referee",
+                "trigger": "first_order",
+                "kind": "fixed",
+                "amount": "50.00",
+                "hold_days": 14,
+            },
+        ],
+    )
+    order(api, "c1", "o1", code=_code(api))
+    issued = Reward.objects.get(amount=Decimal("100.00"))
+    held = Reward.objects.get(amount=Decimal("50.00"))
+    assert issued.status == "issued"
+    certificate = Certificate.objects.get(reward=issued)
+    steps = list(issued.history.order_by("id").values_list("from_status", "to_status", "note"))
+    assert steps == [
+        ("", "pending", "created"),
+        ("pending", "approved", "no hold period"),
+        ("approved", "issued", f"certificate {certificate.public_id}"),
+    ]
+    assert held.status == "pending"
+    assert list(held.history.values_list("to_status", flat=True)) == ["pending"]
+    assert not Certificate.objects.filter(reward=held).exists()
+
+
 def test_paused_campaign_pays_nothing(api):
     campaign = create_campaign(api)
     code = _code(api)

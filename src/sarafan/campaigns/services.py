@@ -155,7 +155,7 @@ def _set_status(campaign: Campaign, status: str) -> None:
 @transaction.atomic
 def update_campaign(*, campaign: Campaign, data: CampaignPatch) -> Campaign:
     """Change what was sent; rules and limits are replaced whole; status follows TRANSITIONS."""
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
     sent = data.model_fields_set
     for field in ("name", "attribution_window_days", "new_customers_only", "currency"):
         if field in sent and getattr(data, field) is not None:
@@ -186,7 +186,7 @@ def update_campaign(*, campaign: Campaign, data: CampaignPatch) -> Campaign:
 @transaction.atomic
 def change_status(*, campaign: Campaign, status: str) -> Campaign:
     """Pause, resume or end a campaign; only moves allowed by TRANSITIONS."""
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
     _set_status(campaign, status)
     campaign.save(update_fields=["status", "updated_at"])
     return campaign

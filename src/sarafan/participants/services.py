@@ -229,8 +229,10 @@ def upsert_participant(
         email=email, phone=phone, name=name, attributes=attributes, tags=tags, consent=consent
     )
     scope = {"project": project, "livemode": livemode, "external_id": external_id}
-    rows = Participant.objects.select_for_update() if lock else Participant.objects
-    with transaction.atomic():
+    rows = Participant.objects.select_for_update(no_key=True) if lock else Participant.objects
+    # Joins the caller's transaction when there is one (no savepoint of its own: only the
+    # create below needs one, to survive losing a race).
+    with transaction.atomic(savepoint=False):
         participant = rows.filter(**scope).first()
         attempts = 0
         while participant is None:

@@ -8,7 +8,6 @@ customer: a referee has at most one referral per project and mode (a unique cons
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, CampaignStatus
@@ -121,13 +120,17 @@ def attribute(
     visitor_id: str,
     was_customer: bool,
 ) -> Attribution:
-    """Find or create the customer's referral; runs inside the caller's transaction."""
+    """Find or create the customer's referral, inside the caller's transaction.
+
+    The caller has locked the customer's row (events for one customer run one at a time).
+    """
     existing = (
-        Referral.objects.select_related("referrer", "referee", "campaign")
+        Referral.objects.select_related("referrer", "campaign")
         .filter(project=project, livemode=livemode, referee=customer)
         .first()
     )
     if existing is not None:
+        existing.referee = customer  # the row the caller locked: no second copy to join
         return Attribution(existing)
     evidence = _find_evidence(
         project=project, livemode=livemode, code=code, visitor_id=visitor_id, email=customer.email
@@ -148,28 +151,22 @@ def attribute(
         "block": ReferralStatus.REJECTED,
         "review": ReferralStatus.REVIEW,
     }.get(risk.decision, ReferralStatus.PENDING)
-    try:
-        with transaction.atomic():
-            referral = Referral.objects.create(
-                project=project,
-                livemode=livemode,
-                campaign=chosen,
-                referrer=evidence.referrer,
-                referee=customer,
-                link=evidence.link,
-                channel=evidence.channel,
-                source=evidence.source,
-                status=status,
-                risk_score=risk.score,
-                risk_decision=risk.decision,
-                risk_reasons=risk.reasons,
-            )
-    except IntegrityError:
-        # A concurrent event for the same customer attributed first: it keeps the customer.
-        referral = Referral.objects.select_related("referrer", "campaign").get(
-            project=project, livemode=livemode, referee=customer
-        )
-        return Attribution(referral)
+    # The caller holds the customer's row lock, so no other event attributes this customer
+    # meanwhile; the unique referee constraint stays as the last guard.
+    referral = Referral.objects.create(
+        project=project,
+        livemode=livemode,
+        campaign=chosen,
+        referrer=evidence.referrer,
+        referee=customer,
+        link=evidence.link,
+        channel=evidence.channel,
+        source=evidence.source,
+        status=status,
+        risk_score=risk.score,
+        risk_decision=risk.decision,
+        risk_reasons=risk.reasons,
+    )
     log(referral, "created", source=evidence.source, status=status, risk=risk.as_dict())
     return Attribution(referral, created=True, risk=risk)
 

@@ -23,10 +23,10 @@ from sarafan.referrals import services as referrals
 from sarafan.referrals.models import Referral, ReferralStatus
 from sarafan.rewards import rules as arithmetic
 from sarafan.rewards.models import Reward, RewardStatus
-from sarafan.rewards.services import cancel_reward, grant_reward
+from sarafan.rewards.services import BudgetContended, Grant, cancel_reward, grant_rewards
 
 from .models import Event, EventType, Invite, Order, OrderStatus
-from .schemas import CustomerIn, EventIn
+from .schemas import CustomerIn, EventIn, OrderIn
 
 FUTURE_TOLERANCE = timedelta(days=1)
 
@@ -98,59 +98,66 @@ def _successes(referral: Referral, trigger: str) -> int:
 
 def _apply_rules(
     *,
+    project: Project,
     referral: Referral | None,
     trigger: str,
     order: Order | None,
     occurred_at: datetime,
+    fresh: bool,
+    exact: bool,
 ) -> tuple[list[Reward], list[str]]:
-    """Grant what the referral's campaign pays for this trigger; returns rewards and skip reasons."""
+    """Grant what the referral's campaign pays for this trigger; returns rewards and skip reasons.
+
+    `fresh`: the referral (signup) or the order was created in this transaction.
+    """
     if referral is None or referral.status == ReferralStatus.REJECTED:
         return [], []
-    campaign = (
-        Campaign.objects.select_for_update(of=("self",))
-        .select_related("project")
-        .get(pk=referral.campaign_id)
-    )
+    campaign = referral.campaign
     if not referrals.is_running(campaign, timezone.now()):
         return [], ["campaign_not_active"]
     order_amount = order.amount if order is not None else None
     matching = [
-        rule
+        (rule, _terms(rule))
         for rule in campaign.rules.all()
         if arithmetic.applies(_terms(rule), trigger=trigger, order_amount=order_amount)
     ]
-    successes = _successes(referral, trigger) if matching else 0
-    rewards: list[Reward] = []
-    reasons: list[str] = []
-    for rule in matching:
+    # Only tiered rules depend on how many friends the referrer already brought.
+    tiered = any(terms.kind == "tiered" for _, terms in matching)
+    successes = _successes(referral, trigger) if tiered else 0
+    paid_for = f"order{order.pk}" if order is not None else f"referral{referral.pk}:{trigger}"
+    grants = []
+    for rule, terms in matching:
         amount = arithmetic.amount_for(
-            _terms(rule), order_amount=order_amount, referrer_successes=successes
+            terms, order_amount=order_amount, referrer_successes=successes
         )
-        if not amount:
-            continue
-        is_referrer = rule.recipient == Recipient.REFERRER
-        recipient = referral.referrer if is_referrer else referral.referee
-        paid_for = f"order{order.pk}" if order is not None else f"referral{referral.pk}:{trigger}"
-        reward, reason = grant_reward(
-            campaign=campaign,
-            recipient=recipient,
-            recipient_role=rule.recipient,
-            amount=amount,
-            dedupe_key=f"cmp{campaign.pk}:rule{rule.position}:{rule.recipient}:{paid_for}",
-            hold_days=rule.hold_days,
-            occurred_at=occurred_at,
-            hold_for_review=referral.status == ReferralStatus.REVIEW,
-            rule_id=rule.pk,
-            referral_id=referral.pk,
-            order_id=order.pk if order is not None else None,
-            trigger=trigger,
-            brand=campaign.project.name,
-        )
-        if reward is not None:
-            rewards.append(reward)
-        elif reason and reason != "duplicate":
-            reasons.append(reason)
-            referrals.log(referral, "reward_skipped", rule=rule.position, reason=reason)
+        if amount:
+            is_referrer = rule.recipient == Recipient.REFERRER
+            grants.append(
+                Grant(
+                    recipient=referral.referrer if is_referrer else referral.referee,
+                    recipient_role=rule.recipient,
+                    amount=amount,
+                    dedupe_key=f"cmp{campaign.pk}:rule{rule.position}:{rule.recipient}:{paid_for}",
+                    hold_days=rule.hold_days,
+                    rule_id=rule.pk,
+                )
+            )
+    if not grants:
+        return [], []
+    rewards, reasons = grant_rewards(
+        campaign=campaign,
+        grants=grants,
+        occurred_at=occurred_at,
+        hold_for_review=referral.status == ReferralStatus.REVIEW,
+        referral_id=referral.pk,
+        order_id=order.pk if order is not None else None,
+        trigger=trigger,
+        brand=project.name,
+        fresh=fresh,
+        exact=exact,
+    )
+    for reason in reasons:
+        referrals.log(referral, "reward_skipped", trigger=trigger, reason=reason)
     return rewards, reasons
 
 
@@ -259,7 +266,9 @@ def _attribute(
     )
 
 
-def _signup(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+def _signup(
+    project: Project, livemode: bool, data: EventIn, *, exact: bool = False
+) -> tuple[int, dict[str, Any]]:
     occurred_at = _occurred_at(data)
     campaign = _campaign(project, livemode, data.campaign)
     with transaction.atomic():
@@ -267,7 +276,13 @@ def _signup(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
         attribution = _attribute(project, livemode, data, customer, campaign)
         event = _new_event(project, livemode, data, occurred_at, participant=customer)
         rewards, reasons = _apply_rules(
-            referral=attribution.referral, trigger="signup", order=None, occurred_at=occurred_at
+            project=project,
+            referral=attribution.referral,
+            trigger="signup",
+            order=None,
+            occurred_at=occurred_at,
+            fresh=attribution.created,
+            exact=exact,
         )
         response = _finish(
             event,
@@ -278,18 +293,43 @@ def _signup(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
     return 201, response
 
 
-def _order(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+def _order(
+    project: Project, livemode: bool, data: EventIn, *, exact: bool = False
+) -> tuple[int, dict[str, Any]]:
     if data.order is None:
         raise InvalidRequest("An order event needs 'order'.", param="order")
     if data.order.status == "paid" and data.order.amount is None:
         raise InvalidRequest("A paid order needs 'order.amount'.", param="order.amount")
     occurred_at = _occurred_at(data)
     campaign = _campaign(project, livemode, data.campaign)
+    try:
+        return _record_order(
+            project, livemode, data, data.order, occurred_at, campaign, exact=exact
+        )
+    except IntegrityError:
+        # The same order id arrived for another customer at the same moment: the Order
+        # row's unique constraint let the first one in, and this one gets its answer.
+        first = _previous_answer(project, livemode, data.order.id)
+        if first is None:
+            raise
+        return 200, first
+
+
+def _record_order(
+    project: Project,
+    livemode: bool,
+    data: EventIn,
+    order_in: OrderIn,
+    occurred_at: datetime,
+    campaign: Campaign | None,
+    *,
+    exact: bool,
+) -> tuple[int, dict[str, Any]]:
     with transaction.atomic():
         customer = _customer(project, livemode, data.customer)
-        previous = _previous_order_event(project, livemode, data.order.id)
+        previous = _previous_answer(project, livemode, order_in.id)
         if previous is not None:
-            return 200, previous.response
+            return 200, previous
         attribution = _attribute(project, livemode, data, customer, campaign)
         referral = attribution.referral
         event = _new_event(
@@ -298,35 +338,28 @@ def _order(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
             data,
             occurred_at,
             participant=customer,
-            order_id=data.order.id,
-            amount=data.order.amount,
-            currency=data.order.currency,
+            order_id=order_in.id,
+            amount=order_in.amount,
+            currency=order_in.currency,
             channel=referral.channel if referral else "",
         )
-        if data.order.status != "paid":
+        if order_in.status != "paid":
             response = _finish(event, referral=referral, rewards=[], reasons=attribution.reasons)
             return 201, response
         is_first = customer.paid_orders == 0
-        try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    project=project,
-                    livemode=livemode,
-                    order_id=data.order.id,
-                    event=event,
-                    participant=customer,
-                    referral=referral,
-                    amount=data.order.amount or Decimal(0),
-                    currency=data.order.currency,
-                    is_first=is_first,
-                    occurred_at=occurred_at,
-                )
-        except IntegrityError:
-            first = _previous_order_event(project, livemode, data.order.id)
-            if first is None:  # pragma: no cover - the row that conflicted must exist
-                raise
-            transaction.set_rollback(True)
-            return 200, first.response
+        # Without a savepoint: a duplicate order id fails the whole transaction (see _order).
+        order = Order.objects.create(
+            project=project,
+            livemode=livemode,
+            order_id=order_in.id,
+            event=event,
+            participant=customer,
+            referral=referral,
+            amount=order_in.amount or Decimal(0),
+            currency=order_in.currency,
+            is_first=is_first,
+            occurred_at=occurred_at,
+        )
         Participant.objects.filter(pk=customer.pk).update(
             paid_orders=F("paid_orders") + 1,
             first_order_at=customer.first_order_at or occurred_at,
@@ -335,7 +368,13 @@ def _order(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
             referrals.qualify(referral)
         trigger = "first_order" if is_first else "repeat_order"
         rewards, reasons = _apply_rules(
-            referral=referral, trigger=trigger, order=order, occurred_at=occurred_at
+            project=project,
+            referral=referral,
+            trigger=trigger,
+            order=order,
+            occurred_at=occurred_at,
+            fresh=True,
+            exact=exact,
         )
         response = _finish(
             event,
@@ -354,13 +393,14 @@ def _order(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
     return 201, response
 
 
-def _previous_order_event(project: Project, livemode: bool, order_id: str) -> Event | None:
-    order = (
-        Order.objects.select_related("event")
-        .filter(project=project, livemode=livemode, order_id=order_id)
+def _previous_answer(project: Project, livemode: bool, order_id: str) -> dict[str, Any] | None:
+    """The answer given to the first copy of this paid order, if there was one."""
+    response: dict[str, Any] | None = (
+        Order.objects.filter(project=project, livemode=livemode, order_id=order_id)
+        .values_list("event__response", flat=True)
         .first()
     )
-    return order.event if order is not None else None
+    return response
 
 
 def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
@@ -369,7 +409,7 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
     occurred_at = _occurred_at(data)
     with transaction.atomic():
         order = (
-            Order.objects.select_for_update(of=("self",))
+            Order.objects.select_for_update(of=("self",), no_key=True)
             .select_related("participant", "referral__referrer", "referral__referee")
             .filter(project=project, livemode=livemode, order_id=data.order.id)
             .first()
@@ -464,17 +504,23 @@ def _share(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
 
 def record_event(*, project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
     """Accept one event; returns the HTTP status (201 new, 200 an order already seen) and body."""
-    handlers = {
-        EventType.SIGNUP: _signup,
-        EventType.ORDER: _order,
-        EventType.REFUND: _refund,
-        EventType.SHARE: _share,
-    }
-    handler = handlers.get(EventType(data.type))
-    if handler is None:
+    if data.type == EventType.SIGNUP:
+        handler = _signup
+    elif data.type == EventType.ORDER:
+        handler = _order
+    elif data.type == EventType.REFUND:
+        return _refund(project, livemode, data)
+    elif data.type == EventType.SHARE:
+        return _share(project, livemode, data)
+    else:
         raise InvalidRequest(
             "Lead events arrive with the B2B lead pipeline; it is not enabled yet.",
             code="unsupported_event_type",
             param="type",
         )
-    return handler(project, livemode, data)
+    try:
+        return handler(project, livemode, data)
+    except BudgetContended:
+        # The campaign's budget or max rewards is nearly used up: everything this event
+        # wrote was rolled back, and it runs again deciding reward by reward.
+        return handler(project, livemode, data, exact=True)
