@@ -388,6 +388,20 @@ def test_a_new_reward_is_written_at_its_final_status_with_its_whole_history(api)
     assert not Certificate.objects.filter(reward=held).exists()
 
 
+def test_changed_rules_and_a_pause_apply_to_the_very_next_event(api):
+    """Campaigns and rules are kept in process memory; a change must still show at once."""
+    rule = {"recipient": "referrer", "trigger": "first_order", "kind": "fixed"}
+    campaign = create_campaign(api, rules=[{**rule, "amount": "100.00"}])
+    code = _code(api)
+    assert order(api, "c1", "o1", code=code).json()["rewards"][0]["amount"] == "100.00"
+    api.patch(f"campaigns/{campaign['id']}", {"rules": [{**rule, "amount": "700.00"}]})
+    assert order(api, "c2", "o2", code=code).json()["rewards"][0]["amount"] == "700.00"
+    api.post(f"campaigns/{campaign['id']}/pause")
+    paused = order(api, "c3", "o3", code=code).json()
+    assert paused["rewards"] == []
+    assert paused["referral"] is None
+
+
 def test_paused_campaign_pays_nothing(api):
     campaign = create_campaign(api)
     code = _code(api)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, CampaignStatus
-from sarafan.campaigns.selectors import default_campaign
+from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, default_campaign
 from sarafan.core.codes import normalize_code
 from sarafan.core.hashing import keyed_hash
 from sarafan.fraud.checks import Risk, assess
@@ -31,6 +31,8 @@ class Attribution:
     created: bool = False
     reasons: list[str] = field(default_factory=list)
     risk: Risk | None = None
+    # The referral's campaign and rules when attribution already read them.
+    terms: CampaignTerms | None = None
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Evidence:
     channel: str
     campaign: Campaign | None
     at: datetime
+    terms: CampaignTerms | None = None
 
 
 def email_hash(email: str) -> str:
@@ -62,13 +65,20 @@ def _find_evidence(
     now = timezone.now()
     if code:
         link = (
-            Link.objects.select_related("participant", "campaign")
+            Link.objects.select_related("participant")
             .filter(**scope, code=normalize_code(code))
             .first()
         )
         if link is not None:
+            terms = campaign_terms(link.campaign_id) if link.campaign_id else None
             return Evidence(
-                link.participant, AttributionSource.CODE, link, link.channel, link.campaign, now
+                link.participant,
+                AttributionSource.CODE,
+                link,
+                link.channel,
+                terms.campaign if terms else None,
+                now,
+                terms,
             )
     since = now - timedelta(days=MAX_WINDOW_DAYS)
     if visitor_id:
@@ -125,7 +135,7 @@ def attribute(
     The caller has locked the customer's row (events for one customer run one at a time).
     """
     existing = (
-        Referral.objects.select_related("referrer", "campaign")
+        Referral.objects.select_related("referrer")
         .filter(project=project, livemode=livemode, referee=customer)
         .first()
     )
@@ -168,7 +178,8 @@ def attribute(
         risk_reasons=risk.reasons,
     )
     log(referral, "created", source=evidence.source, status=status, risk=risk.as_dict())
-    return Attribution(referral, created=True, risk=risk)
+    terms = evidence.terms if evidence.terms and evidence.terms.campaign is chosen else None
+    return Attribution(referral, created=True, risk=risk, terms=terms)
 
 
 def qualify(referral: Referral) -> None:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, Recipient
@@ -73,6 +74,25 @@ def _month_start(now: datetime) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+# Plain SQL for the same reason as _RESERVE: the ORM aggregate cost ~20 times the round trip.
+_MONTH = f"""
+SELECT count(*), sum(amount) FROM rewards_reward
+WHERE project_id = %s AND livemode = %s AND campaign_id = %s AND recipient_id = %s
+  AND status IN ({", ".join(["%s"] * len(COUNTED))}) AND created_at >= %s
+"""  # noqa: S608 - only placeholders are formatted in
+
+
+def _month_of(campaign: Campaign, recipient: Participant) -> tuple[int, Decimal]:
+    """How many rewards (and how much) the recipient got from the campaign this month."""
+    params: list[Any] = [campaign.project_id, campaign.livemode, campaign.pk, recipient.pk]
+    params += [*COUNTED, _month_start(timezone.now())]
+    with connection.cursor() as cursor:
+        cursor.execute(_MONTH, params)
+        count, total = cursor.fetchone()
+    # SQLite hands a sum of NUMERIC values back as int or float; money has two decimals.
+    return int(count), Decimal(str(total or 0)).quantize(Decimal("0.01"))
+
+
 def limit_reason(
     *,
     campaign: Campaign,
@@ -94,17 +114,10 @@ def limit_reason(
     per_count = campaign.limit_per_referrer_per_month
     per_amount = campaign.limit_per_referrer_amount_per_month
     if as_referrer and (per_count is not None or per_amount is not None):
-        month = Reward.objects.filter(
-            project_id=campaign.project_id,
-            livemode=campaign.livemode,
-            campaign=campaign,
-            recipient=recipient,
-            status__in=COUNTED,
-            created_at__gte=_month_start(timezone.now()),
-        ).aggregate(count=Count("id"), total=Sum("amount"))
-        if per_count is not None and month["count"] >= per_count:
+        count, total = _month_of(campaign, recipient)
+        if per_count is not None and count >= per_count:
             return LIMIT_PER_REFERRER
-        if per_amount is not None and (month["total"] or Decimal(0)) + amount > per_amount:
+        if per_amount is not None and total + amount > per_amount:
             return LIMIT_PER_REFERRER
     return None
 

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, Recipient, RewardRule
+from sarafan.campaigns.selectors import CampaignTerms, campaign_terms
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.money import money_str
 from sarafan.participants.models import Participant
@@ -105,20 +106,23 @@ def _apply_rules(
     occurred_at: datetime,
     fresh: bool,
     exact: bool,
+    known: CampaignTerms | None = None,
 ) -> tuple[list[Reward], list[str]]:
     """Grant what the referral's campaign pays for this trigger; returns rewards and skip reasons.
 
-    `fresh`: the referral (signup) or the order was created in this transaction.
+    `fresh`: the referral (signup) or the order was created in this transaction; `known`:
+    the referral's campaign and rules if attribution has just read them.
     """
     if referral is None or referral.status == ReferralStatus.REJECTED:
         return [], []
-    campaign = referral.campaign
-    if not referrals.is_running(campaign, timezone.now()):
+    current = known or campaign_terms(referral.campaign_id)
+    if current is None or not referrals.is_running(current.campaign, timezone.now()):
         return [], ["campaign_not_active"]
+    campaign = current.campaign
     order_amount = order.amount if order is not None else None
     matching = [
         (rule, _terms(rule))
-        for rule in campaign.rules.all()
+        for rule in current.rules
         if arithmetic.applies(_terms(rule), trigger=trigger, order_amount=order_amount)
     ]
     # Only tiered rules depend on how many friends the referrer already brought.
@@ -283,6 +287,7 @@ def _signup(
             occurred_at=occurred_at,
             fresh=attribution.created,
             exact=exact,
+            known=attribution.terms,
         )
         response = _finish(
             event,
@@ -375,6 +380,7 @@ def _record_order(
             occurred_at=occurred_at,
             fresh=True,
             exact=exact,
+            known=attribution.terms,
         )
         response = _finish(
             event,
