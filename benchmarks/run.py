@@ -14,8 +14,9 @@ campaign and 500 referrers through the API, and measures only through HTTP, the 
             same writes and row locks in SQL (benchmarks/sql/event.sql)
   batch     /api/v1/events/batch, 500 events a request, from --connections client threads
   pooling   wrk on /readyz with the connection pool against the same server without it
-  tasks     enqueue-to-start latency and drain rate of the task worker (django_tasks_db)
-            against pgbench's single-client one-row INSERT rate
+  tasks     enqueue-to-start latency at a steady rate and after a burst, and drain rate, of
+            the task worker on the database and on the RQ backend, against pgbench's
+            single-client one-row INSERT rate
   memory    peak RSS of the web worker processes and of the task worker
 
 Every process it starts runs in its own process group and is killed on exit, error or
@@ -62,8 +63,13 @@ STEPS = ("redirect", "events", "batch", "pooling", "tasks", "memory")
 DB_NAME = "sarafan_bench"
 REFERRERS = 500
 BATCH_SIZE = 500
-TASK_COUNT = 500
-TASK_TABLE = "django_tasks_database_dbtaskresult"
+# The tasks step runs once per task backend. The steady rate is well below one worker's
+# capacity, so its latency is the pickup delay a task sees in normal operation.
+TASK_BACKENDS = ("db", "rq")
+TASK_RATE = 20.0
+TASK_BURST = 500
+TASK_IDLE_SECONDS = 3.0
+TASK_REDIS_URL = "redis://127.0.0.1:6379/15"  # flushed before the rq run
 TASK_PATH = "sarafan.rewards.tasks.release_due_rewards"
 WRK_TIMEOUT_SECONDS = 10
 SERVER_START_TIMEOUT = 60.0
@@ -365,6 +371,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _redis_flushdb(url: str) -> None:
+    """FLUSHDB on the Redis database of `url`, spoken in RESP over a socket (stdlib only)."""
+    parts = urlsplit(url)
+    db = parts.path.lstrip("/") or "0"
+    address = (parts.hostname or "127.0.0.1", parts.port or 6379)
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(
+            f"*2\r\n$6\r\nSELECT\r\n${len(db)}\r\n{db}\r\n*1\r\n$7\r\nFLUSHDB\r\n".encode()
+        )
+        reply = b""
+        while reply.count(b"\r\n") < 2 and (chunk := sock.recv(1024)):
+            reply += chunk
+    if reply != b"+OK\r\n+OK\r\n":
+        raise OSError(f"Redis answered {reply[:100]!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1323,36 +1345,47 @@ class Bench:
                 )
 
     def step_tasks(self) -> None:
+        """Each task backend in turn: start latency at a steady rate, a burst, drain rate."""
         self.stop_server()  # the worker and the database alone
-        log(f"tasks: one `sarafan worker --no-schedule`, {TASK_COUNT} enqueued")
+        with self.db() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS bench_task_scratch (id bigserial PRIMARY KEY, "
+                "payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+            )
+        log("tasks: pgbench one-row INSERTs, 1 client")
+        insert = self.pgbench(
+            BENCH / "sql" / "task_insert.sql", clients=1, threads=1, label="task-insert"
+        )
+        self.report.details["tasks"] = {"insert_baseline": asdict(insert)}
+        for backend in TASK_BACKENDS:
+            self._tasks_on(backend, insert.tps)
+
+    def _tasks_on(self, backend: str, insert_tps: float | None) -> None:
+        env = dict(self.env, SARAFAN_TASK_BACKEND=backend)
+        if backend == "rq":
+            env["REDIS_URL"] = TASK_REDIS_URL
+            try:
+                _redis_flushdb(TASK_REDIS_URL)  # no job of an earlier run in the queue
+            except OSError as exc:
+                self.report.problem(f"tasks (rq): no Redis at {TASK_REDIS_URL} ({exc}); skipped")
+                return
+        log(
+            f"tasks ({backend}): one `sarafan worker --no-schedule`; {TASK_RATE:.0f} tasks/s "
+            f"for {self.duration} s, then {TASK_BURST} at once"
+        )
+        timeout = max(60.0, 12.0 * self.duration)
         logfile = (self.workdir / "worker.log").open("ab")
         worker = self.procs.start(
-            [SARAFAN, "worker", "--no-schedule"], env=self.env, stdout=logfile, stderr=logfile
+            [SARAFAN, "worker", "--no-schedule"], env=env, stdout=logfile, stderr=logfile
         )
         try:
-            code, out, err = self.procs.run(
-                [PYTHON, BENCH / "django_side.py", "enqueue", str(TASK_COUNT)],
-                env=self.env,
-                timeout=180,
+            self._django_side(env, ["probe"], timeout=120)  # the worker is up
+            idle_cpu = self._cpu_share(worker.pid, TASK_IDLE_SECONDS)
+            result = self._django_side(
+                env,
+                ["tasks", TASK_RATE, self.duration, TASK_BURST, timeout],
+                timeout=self.duration + 2 * timeout + 60,
             )
-            if code:
-                raise HarnessError(f"enqueueing tasks failed:\n{out}\n{err[-2000:]}")
-            enqueued = json.loads(out.strip().splitlines()[-1])
-            ids: list[str] = enqueued["ids"]
-            bound = max(60.0, 12.0 * self.duration)
-            deadline = time.monotonic() + bound
-            finished = 0
-            while time.monotonic() < deadline:
-                finished = int(
-                    self.scalar(
-                        f"SELECT count(*) FROM {TASK_TABLE} "
-                        "WHERE id = ANY(%s::uuid[]) AND finished_at IS NOT NULL",
-                        (ids,),
-                    )
-                )
-                if finished == len(ids) or worker.poll() is not None:
-                    break
-                time.sleep(0.2)
             worker_rss = max(
                 (
                     rss
@@ -1364,74 +1397,110 @@ class Bench:
         finally:
             self.procs.stop(worker)
             logfile.close()
-        if finished < len(ids):
+        steady, burst = result["steady"], result["burst"]
+        planned = TASK_RATE * self.duration
+        if steady["enqueue_seconds"] > 1.2 * planned / TASK_RATE:
             self.report.problem(
-                f"tasks: only {finished} of {len(ids)} finished within {bound:.0f} s"
+                f"tasks ({backend}): enqueueing {planned:.0f} tasks took "
+                f"{steady['enqueue_seconds']:.1f} s, not {self.duration} s: the rate was lower"
+            )
+        if not burst["all_finished"]:
+            self.report.problem(
+                f"tasks ({backend}): the burst did not finish within {timeout:.0f} s"
                 + ("" if worker.returncode is None else f"; the worker exited {worker.returncode}")
             )
-        with self.db() as conn:
-            row = conn.execute(
-                "SELECT count(*), count(*) FILTER (WHERE status = 'FAILED'), "
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)), "
-                "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)), "
-                "extract(epoch FROM max(finished_at) - min(started_at)) "
-                f"FROM {TASK_TABLE} WHERE id = ANY(%s::uuid[]) AND started_at IS NOT NULL",
-                (ids,),
-            ).fetchone()
-            probe = conn.execute(
-                f"SELECT extract(epoch FROM started_at - enqueued_at) FROM {TASK_TABLE} "
-                "WHERE id = %s::uuid",
-                (enqueued["probe_id"],),
-            ).fetchone()
-        started, failed, p50, p99, span = row if row else (0, 0, None, None, None)
-        drained = started / float(span) if started and span else None
-        conn_sql = (
-            "CREATE TABLE IF NOT EXISTS bench_task_scratch (id bigserial PRIMARY KEY, "
-            "payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
-        )
-        with self.db() as conn:
-            conn.execute(conn_sql)
-        log("tasks: pgbench one-row INSERTs, 1 client")
-        insert = self.pgbench(
-            BENCH / "sql" / "task_insert.sql", clients=1, threads=1, label="task-insert"
-        )
 
-        r = self.report
-        ms = 1000.0
+        def start_ms(rows: list[list[Any]]) -> list[float]:
+            return [1000.0 * (row[1] - row[0]) for row in rows if row[0] and row[1]]
+
+        steady_ms = start_ms(steady["tasks"])
+        burst_rows = burst["tasks"]
+        starts = [row[1] for row in burst_rows if row[1]]
+        finishes = [row[2] for row in burst_rows if row[2]]
+        span = max(finishes) - min(starts) if starts and finishes else 0.0
+        drained = len(finishes) / span if span > 0 else None
+        enqueued = len(burst_rows) / burst["enqueue_seconds"] if burst["enqueue_seconds"] else None
+        failed = sum(row[3] == "FAILED" for row in steady["tasks"] + burst_rows)
+
+        r, suffix = self.report, f" ({backend})"
         r.add(
             Figure(
-                "task start p50 ms",
-                float(p50) * ms if p50 is not None else None,
+                "task start p50 ms" + suffix,
+                percentile(steady_ms, 50),
                 "ms",
                 target_on="value",
                 target_op="<",
                 target=200,
             )
         )
-        r.add(Figure("task start p99 ms", float(p99) * ms if p99 is not None else None, "ms"))
+        r.add(Figure("task start p99 ms" + suffix, percentile(steady_ms, 99), "ms"))
         r.add(
-            Figure(
-                "task start, idle worker ms",
-                float(probe[0]) * ms if probe and probe[0] is not None else None,
-                "ms",
-            )
+            Figure("task start p50 ms, burst" + suffix, percentile(start_ms(burst_rows), 50), "ms")
         )
-        r.add(Figure("tasks drained/s", drained, "tasks/s", insert.tps, "INSERT 1 client"))
-        enqueue_seconds = enqueued["enqueue_finished"] - enqueued["enqueue_started"]
-        enqueue_rate = len(ids) / enqueue_seconds if enqueue_seconds > 0 else None
-        r.add(Figure("tasks enqueued/s (1 process)", enqueue_rate, "tasks/s"))
-        r.add(zero_figure("tasks failed", failed))
-        self.report.details["tasks"] = {
-            "enqueued": len(ids),
-            "started": started,
-            "finished": finished,
+        if backend == "db":
+            r.add(
+                Figure(
+                    "tasks drained/s" + suffix, drained, "tasks/s", insert_tps, "INSERT 1 client"
+                )
+            )
+        else:
+            r.add(Figure("tasks drained/s" + suffix, drained, "tasks/s"))
+        r.add(Figure("tasks enqueued/s" + suffix, enqueued, "tasks/s"))
+        r.add(Figure("idle worker CPU %" + suffix, idle_cpu, "%"))
+        r.add(zero_figure("tasks failed" + suffix, failed))
+        r.details["tasks"][backend] = {
+            "steady_rate": TASK_RATE,
+            "steady_tasks": len(steady["tasks"]),
+            "steady_enqueue_seconds": steady["enqueue_seconds"],
+            "steady_start_ms": {
+                "p50": percentile(steady_ms, 50),
+                "p90": percentile(steady_ms, 90),
+                "p99": percentile(steady_ms, 99),
+                "max": max(steady_ms, default=None),
+            },
+            "burst_tasks": len(burst_rows),
+            "burst_enqueue_seconds": burst["enqueue_seconds"],
+            "burst_drain_seconds": span,
             "failed": failed,
-            "enqueue_seconds": enqueue_seconds,
-            "drain_seconds": float(span) if span is not None else None,
-            "insert_baseline": asdict(insert),
+            "idle_cpu_percent": idle_cpu,
             "worker_peak_rss_mib": worker_rss,
         }
-        self.task_worker_rss = worker_rss
+        if backend == "db":  # the default backend's worker is the one the memory step reports
+            self.task_worker_rss = worker_rss
+
+    def _django_side(self, env: dict[str, str], args: Sequence[Any], *, timeout: float) -> Any:
+        code, out, err = self.procs.run(
+            [PYTHON, BENCH / "django_side.py", *(str(arg) for arg in args)],
+            env=env,
+            timeout=timeout,
+        )
+        if code:
+            raise HarnessError(f"django_side.py {args[0]} failed:\n{out[-1000:]}\n{err[-2000:]}")
+        return json.loads(out.strip().splitlines()[-1])
+
+    def _cpu_share(self, pid: int, seconds: float) -> float:
+        """CPU used over `seconds` by a process, its children and its database sessions, in %
+        of one core: what an idle worker costs (a polling worker queries all the time)."""
+
+        def ticks() -> dict[int, int]:
+            with self.db() as conn:
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                    "AND pid <> pg_backend_pid()",
+                    (DB_NAME,),
+                ).fetchall()
+            found: dict[int, int] = {}
+            for each in [pid, *descendants(pid), *(row[0] for row in rows)]:
+                with suppress(OSError, IndexError, ValueError):
+                    fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+                    found[each] = int(fields[11]) + int(fields[12])
+            return found
+
+        before = ticks()
+        time.sleep(seconds)
+        after = ticks()
+        used = sum(after[p] - before[p] for p in after if p in before)
+        return 100.0 * used / os.sysconf("SC_CLK_TCK") / seconds
 
     def step_memory(self) -> None:
         if not self.web_rss:

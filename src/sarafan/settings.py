@@ -149,17 +149,44 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "sarafan.core.redis_cache.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-TASKS = {
-    "default": {
-        "BACKEND": os.environ.get("SARAFAN_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default"],
-    }
-}
+# --- Task backend -------------------------------------------------------------------------
+# SARAFAN_TASK_BACKEND chooses where background tasks wait: "db" (the default) in the
+# database, which needs nothing else; "rq" in Redis at REDIS_URL, run by RQ workers. A dotted
+# backend path is used as given. `sarafan worker` runs the worker that matches.
+TASK_BACKENDS = {"db": "django_tasks_db.DatabaseBackend", "rq": "django_tasks_rq.RQBackend"}
+
+
+def _task_backend() -> str:
+    from django.core.exceptions import ImproperlyConfigured
+
+    name = os.environ.get("SARAFAN_TASK_BACKEND") or "db"
+    backend = TASK_BACKENDS.get(name, name)
+    if "." not in backend:
+        raise ImproperlyConfigured(
+            f"SARAFAN_TASK_BACKEND={name} is unknown: use db, rq or a backend's dotted path."
+        )
+    if backend == TASK_BACKENDS["rq"] and not REDIS_URL:
+        raise ImproperlyConfigured(
+            f"SARAFAN_TASK_BACKEND={name} keeps tasks in Redis, but REDIS_URL is not set "
+            "(e.g. REDIS_URL=redis://127.0.0.1:6379/0)."
+        )
+    return backend
+
+
+TASKS = {"default": {"BACKEND": _task_backend(), "QUEUES": ["default"]}}
+if TASKS["default"]["BACKEND"] == TASK_BACKENDS["rq"]:
+    # django-rq holds the connection and the queues; the database task tables stay installed
+    # so that switching back needs no migration.
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    # A task running longer than DEFAULT_TIMEOUT seconds is stopped and marked failed.
+    # The queues share the cache's connection pool instead of connecting for every enqueue.
+    RQ_QUEUES = {"default": {"USE_REDIS_CACHE": "default", "DEFAULT_TIMEOUT": 300}}
+# --- end of task backend ------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

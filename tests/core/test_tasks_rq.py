@@ -1,0 +1,112 @@
+"""The RQ task backend: `sarafan worker` on Redis runs tasks, and settings refuse rq without Redis."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+from django.utils import timezone
+
+from sarafan.rewards.models import Reward, RewardEvent
+from tests.factories import create_campaign, create_referrer, order
+
+SARAFAN = str(Path(sys.executable).parent / "sarafan")
+REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """An empty Redis database of its own, emptied again afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"needs Redis at {REDIS_URL}")
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SARAFAN_TASK_BACKEND"}}
+    return {**env, "SARAFAN_DATA_DIR": str(tmp_path), **extra}
+
+
+def test_settings_refuse_rq_without_redis_url(tmp_path):
+    result = subprocess.run(
+        [SARAFAN, "check"],
+        env=_env(tmp_path, SARAFAN_TASK_BACKEND="rq"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "SARAFAN_TASK_BACKEND=rq keeps tasks in Redis, but REDIS_URL is not set" in result.stderr
+
+
+def test_settings_accept_rq_with_redis_url(tmp_path, redis_url):
+    result = subprocess.run(
+        [SARAFAN, "check"],
+        env=_env(tmp_path, SARAFAN_TASK_BACKEND="rq", REDIS_URL=redis_url),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("on_postgres")
+def test_rq_worker_releases_a_due_reward(api, tmp_path, redis_url):
+    create_campaign(
+        api,
+        rules=[
+            {
+                "recipient": "referrer",
+                "trigger": "first_order",
+                "kind": "fixed",
+                "amount": "500.00",
+                "hold_days": 14,
+            }
+        ],
+    )
+    code = create_referrer(api)["referral_code"]
+    reward_id = order(api, "u-42", "o-1", code=code).json()["rewards"][0]["id"]
+    Reward.objects.filter(public_id=reward_id).update(
+        available_at=timezone.now() - timedelta(minutes=1)
+    )
+    db = connection.settings_dict
+    env = _env(
+        tmp_path,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        SARAFAN_TASK_BACKEND="rq",
+        REDIS_URL=redis_url,
+    )
+    # --no-schedule: the only release is the one enqueued below, through Redis.
+    worker = subprocess.Popen([SARAFAN, "worker", "--no-schedule"], env=env)
+    try:
+        enqueue = (
+            "from sarafan.rewards.tasks import release_due_rewards; "
+            "print(release_due_rewards.enqueue().id)"
+        )
+        subprocess.run([SARAFAN, "manage", "shell", "-c", enqueue], env=env, check=True)
+        assert redis.Redis.from_url(redis_url).keys("rq:job:*"), "the task is not in Redis"
+        deadline = time.monotonic() + 30
+        while Reward.objects.get(public_id=reward_id).status != "issued":
+            assert worker.poll() is None, "the RQ worker exited"
+            assert time.monotonic() < deadline, "the RQ worker did not release the reward"
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
+    assert worker.returncode == 0  # SIGTERM: a warm shutdown
+    approvals = RewardEvent.objects.filter(reward__public_id=reward_id, to_status="approved")
+    assert approvals.count() == 1
+    assert api.get(f"rewards/{reward_id}").json()["certificate"]["balance"] == "500.00"
