@@ -221,6 +221,8 @@ SARAFAN_KEY_CACHE_SECONDS = float(os.environ.get("SARAFAN_KEY_CACHE_SECONDS", "5
 SARAFAN_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("SARAFAN_IDEMPOTENCY_TTL_HOURS", "48"))
 SARAFAN_CERTIFICATE_VALID_DAYS = int(os.environ.get("SARAFAN_CERTIFICATE_VALID_DAYS", "365"))
 SARAFAN_VISITOR_COOKIE_DAYS = int(os.environ.get("SARAFAN_VISITOR_COOKIE_DAYS", "365"))
+# Each analytics rollup run recomputes this many past days (late clicks and events).
+SARAFAN_ROLLUP_LOOKBACK_DAYS = int(os.environ.get("SARAFAN_ROLLUP_LOOKBACK_DAYS", "3"))
 
 # Security headers; the HTTPS-only ones follow the base URL's scheme.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -11,9 +11,14 @@ logger = logging.getLogger("sarafan.schedule")
 
 
 def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
+    from sarafan.analytics.tasks import rollup_analytics
     from sarafan.rewards.tasks import release_due_rewards
 
-    return [(60.0, release_due_rewards.enqueue)]
+    return [
+        (60.0, release_due_rewards.enqueue),
+        # How stale a rolled-up day can be after a late or changed row.
+        (15 * 60.0, rollup_analytics.enqueue),
+    ]
 
 
 def run_scheduler(stop: threading.Event, *, tick: float = 1.0) -> None:

@@ -35,7 +35,11 @@ class Participant(Scoped):
                 fields=["project", "livemode", "external_id"], name="participant_external_id_unique"
             )
         ]
-        indexes = [models.Index(fields=["project", "livemode", "email"])]
+        indexes = [
+            models.Index(fields=["project", "livemode", "email"]),
+            # Analytics counts a period's new participants.
+            models.Index(fields=["project", "livemode", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.external_id
