@@ -1,7 +1,21 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_partitions(*, using: str, **kwargs: Any) -> None:
+    """`sarafan migrate` ends with this month's and the coming months' partitions in place."""
+    from .partitions import ensure_partitions
+
+    ensure_partitions(using=using)
 
 
 class CoreConfig(AppConfig):
     name = "sarafan.core"
     label = "core"
     verbose_name = "Sarafan"
+
+    def ready(self) -> None:
+        # post_migrate is sent for every app after migrate (and flush); this sender: once.
+        post_migrate.connect(_ensure_partitions, sender=self, dispatch_uid="core.partitions")

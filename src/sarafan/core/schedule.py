@@ -8,16 +8,19 @@ import threading
 from collections.abc import Callable
 
 logger = logging.getLogger("sarafan.schedule")
+DAY = 24 * 60 * 60.0
 
 
 def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
+    from sarafan.core.tasks import ensure_partitions
     from sarafan.rewards.tasks import release_due_rewards
 
     return [
         (60.0, release_due_rewards.enqueue),
         # How stale a rolled-up day can be after a late or changed row.
         (15 * 60.0, rollup_analytics.enqueue),
+        (DAY, ensure_partitions.enqueue),
     ]
 
 

@@ -65,7 +65,12 @@ class Order(Scoped):
     """A paid order, once per order id: the unique constraint is what stops double rewards."""
 
     order_id = models.CharField(_("order id"), max_length=200)
-    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="order")
+    # No database foreign key: on PostgreSQL tracking_event is partitioned by created_at and
+    # its primary key is (id, created_at), which `id` alone cannot reference. Deleting an
+    # event still deletes its order, through Django's collector (on_delete runs in Python).
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, related_name="order", db_constraint=False
+    )
     participant = models.ForeignKey(
         "participants.Participant", on_delete=models.CASCADE, related_name="orders"
     )
@@ -90,6 +95,8 @@ class Order(Scoped):
                 fields=["project", "livemode", "order_id"], name="order_id_unique"
             )
         ]
+        # The analytics summary counts a period's orders (tests/test_explain.py).
+        indexes = [models.Index(fields=["project", "livemode", "occurred_at"])]
 
     def __str__(self) -> str:
         return self.order_id

@@ -227,7 +227,11 @@ def _finish(
     }
     event.referral = referral
     event.response = response
-    event.save(update_fields=["referral", "response"])
+    # created_at names the event's partition on PostgreSQL (tracking_event is partitioned by
+    # month), so the UPDATE looks in one partition instead of probing every month's index.
+    Event.objects.filter(pk=event.pk, created_at=event.created_at).update(
+        referral=referral, response=response
+    )
     return response
 
 
