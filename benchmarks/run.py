@@ -936,9 +936,13 @@ class Bench:
         codes_file = str(self.workdir / "codes.txt")
         self.warm("redirect.lua", server.url, [codes_file])
         click_sql = "SELECT count(*) FROM links_click"
-        before = self.wait_quiet(click_sql)
+        # Clicks reach links_click from each worker's spool every SARAFAN_CLICK_FLUSH_SECONDS:
+        # the count is read once it has stood still for a few of those (the spool drained).
+        flush_seconds = float(self.env.get("SARAFAN_CLICK_FLUSH_SECONDS") or 0.2)
+        drained = {"settle": max(1.0, 3 * flush_seconds), "timeout": 15.0}
+        before = self.wait_quiet(click_sql, **drained)
         redirect = self.wrk("redirect.lua", server.url, [codes_file])
-        after = self.wait_quiet(click_sql)
+        after = self.wait_quiet(click_sql, **drained)
         self.sample_web_memory()
 
         ok_bare = bare.rate(lambda s: s == 200)

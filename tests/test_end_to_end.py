@@ -148,6 +148,11 @@ def test_referral_loop_over_http(server):
     visitor = headers["set-cookie"].split("sf_vid=", 1)[1].split(";", 1)[0]
     status, headers, _ = http_.call("GET", f"/r/{code}/qr.svg")
     assert status == 200 and headers["content-type"].startswith("image/svg+xml")
+    # The click is durable in the server's spool and reaches links_click moments later.
+    deadline = time.monotonic() + 5
+    while json.loads(http_.call("GET", "/api/v1/participants/u-7")[2])["stats"]["clicks"] < 1:
+        assert time.monotonic() < deadline, "the click never reached links_click"
+        time.sleep(0.05)
 
     status, _, raw = http_.call(
         "POST",

@@ -148,9 +148,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "sarafan.core.redis_cache.RedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "sarafan.core.redis_cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -264,3 +262,29 @@ UNFOLD = {
         "navigation": "sarafan.console.navigation.sidebar",
     },
 }
+
+# --- Redirect hot path (/r/<code>) --------------------------------------------------------
+# Each process keeps a resolved link this many seconds (0 turns the cache off), so a changed
+# landing URL shows within that time; an unknown code is never remembered.
+SARAFAN_LINK_CACHE_SECONDS = float(os.environ.get("SARAFAN_LINK_CACHE_SECONDS", "5"))
+# "spool" (default): a click is appended to a durable file under DATA_DIR/spool/clicks/ before
+# the 302, and a thread of each process copies it into links_click at once, then at most
+# every SARAFAN_CLICK_FLUSH_SECONDS. "direct": one INSERT per click on the request.
+SARAFAN_CLICK_WRITES = os.environ.get("SARAFAN_CLICK_WRITES", "spool")
+if SARAFAN_CLICK_WRITES not in ("spool", "direct"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"SARAFAN_CLICK_WRITES={SARAFAN_CLICK_WRITES!r}: use 'spool' or 'direct'."
+    )
+# With fsync a spooled click survives a crash of the machine; without it, only a crash of
+# the process (the write has reached the kernel).
+SARAFAN_CLICK_SPOOL_FSYNC = env_bool("SARAFAN_CLICK_SPOOL_FSYNC", True)
+SARAFAN_CLICK_FLUSH_SECONDS = float(os.environ.get("SARAFAN_CLICK_FLUSH_SECONDS", "0.2"))
+# /r/<code> of a link the process remembers is answered before the session, locale, CSRF,
+# auth and message middleware, which a redirect does not use (sarafan/links/middleware.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "sarafan.links.middleware.KnownLinkRedirectMiddleware",
+)
+# --- end of redirect hot path -------------------------------------------------------------

@@ -178,10 +178,16 @@ def test_redirect_target_cannot_be_injected(client, code, query):
     assert params["ref"] == [code]
 
 
-def test_redirect_is_one_lookup_and_one_insert(client, code, django_assert_num_queries):
+def test_direct_redirect_is_one_lookup_and_one_insert(
+    client, code, settings, django_assert_num_queries
+):
+    settings.SARAFAN_CLICK_WRITES = "direct"
     with django_assert_num_queries(2):
         response = client.get(f"/r/{code}?gclid=1", REMOTE_ADDR=IP)
     assert response.status_code == 302
+    with django_assert_num_queries(1):  # the link is remembered: the insert only
+        assert client.get(f"/r/{code}?gclid=2", REMOTE_ADDR=IP).status_code == 302
+    assert Click.objects.count() == 2
 
 
 def test_head_request_does_not_count_as_a_click(client, code):

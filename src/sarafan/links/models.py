@@ -75,3 +75,18 @@ class Click(Scoped):
 
     def __str__(self) -> str:
         return f"{self.link_id}@{self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ClickSpoolMark(models.Model):
+    """How far one click spool file has been copied into links_click (see spool.py).
+
+    Written in the same transaction as the copied rows, so a flush repeated after a crash
+    starts where the committed one ended and never inserts a click twice. A file whose id
+    this database does not know is not this database's and is never flushed into it.
+    """
+
+    spool_id = models.CharField(max_length=64, unique=True)
+    offset = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.spool_id}@{self.offset}"

@@ -1,16 +1,21 @@
 """Click recording and the client address behind trusted proxies."""
 
 import ipaddress
+import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
 from sarafan.core.hashing import keyed_hash
 
-from .selectors import LinkTarget, insert_click
+from .selectors import LinkTarget, NewClick, insert_click
+from .spool import spool_click
+
+logger = logging.getLogger("sarafan.links")
 
 MAX_USER_AGENT = 500
 MAX_REFERER = 1000
@@ -76,24 +81,38 @@ def record_click(
     referer: str,
     query: Mapping[str, str],
 ) -> None:
-    """Record one visit through a link; the IP is kept only as a keyed hash.
+    """Record one visit through a link, durably before returning; the IP is kept only hashed.
 
     UTM tags are the link's own, overridden by any in the visited URL; parameters named
-    gclid, yclid, fbclid or `…click_id` are kept as click ids. A single INSERT, atomic by
-    itself, so the redirect's hot path opens no transaction.
+    gclid, yclid, fbclid or `…click_id` are kept as click ids. With SARAFAN_CLICK_WRITES =
+    "spool" the click goes to this process's spool file and reaches links_click within
+    SARAFAN_CLICK_FLUSH_SECONDS; with "direct", or inside a transaction (the link may not be
+    committed yet, and a flush from another connection would not see it), it is one INSERT.
     """
     utm, click_ids = _tracking_params(query)
-    insert_click(
-        target=target,
+    click = NewClick(
+        project_id=target.project_id,
+        livemode=target.livemode,
+        link_id=target.link_id,
+        participant_id=target.participant_id,
         campaign_id=campaign_id,
+        channel=target.channel,
         visitor_id=visitor_id[:64],
         ip_hash=keyed_hash(ip, purpose="ip") if ip else "",
         user_agent=user_agent[:MAX_USER_AGENT],
         referer=referer[:MAX_REFERER],
         utm={**target.utm, **utm},
         click_ids=click_ids,
-        at=timezone.now(),
+        created_at=timezone.now(),
     )
+    if settings.SARAFAN_CLICK_WRITES == "spool" and not connection.in_atomic_block:
+        try:
+            spool_click(click)
+        except OSError:
+            logger.exception("the click spool cannot be written; the click goes to the database")
+        else:
+            return
+    insert_click(click)
 
 
 def landing_url_for(*, landing_url: str, code: str, utm: Mapping[str, str]) -> str | None:

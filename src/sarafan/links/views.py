@@ -2,11 +2,14 @@
 
 import re
 import secrets
-from datetime import timedelta
+import time
+from functools import lru_cache
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.encoding import iri_to_uri
+from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -18,7 +21,7 @@ from . import qr
 from .models import Link
 from .portal import portal
 from .schemas import referral_url
-from .selectors import link_target
+from .selectors import LINK_CACHE_SIZE, LinkTarget, cached_link_target, link_target
 from .services import client_ip, landing_url_for, record_click
 
 __all__ = ["portal", "qr_png", "qr_svg", "redirect"]
@@ -29,6 +32,7 @@ VISITOR_ID_BYTES = 16
 _CODE = re.compile(r"^[A-Z0-9_-]{1,16}$")
 _VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 QR_CACHE_SECONDS = 86400
+_expires: tuple[float, str] = (0.0, "")
 
 
 def not_found_page(request: HttpRequest, message: str) -> HttpResponse:
@@ -51,6 +55,65 @@ def _visitor_id(request: HttpRequest) -> tuple[str, bool]:
     return secrets.token_urlsafe(VISITOR_ID_BYTES), True
 
 
+@lru_cache(maxsize=LINK_CACHE_SIZE)
+def _location(landing_url: str, code: str, utm: tuple[tuple[str, str], ...]) -> str | None:
+    """The Location of a link's redirect: a pure function of its inputs, so remembered."""
+    target = landing_url_for(landing_url=landing_url, code=code, utm=dict(utm))
+    return iri_to_uri(target) if target is not None else None
+
+
+def _cookie_expiry() -> tuple[int, str]:
+    """The visitor cookie's Max-Age and Expires; the date string changes once a second."""
+    global _expires
+    max_age = settings.SARAFAN_VISITOR_COOKIE_DAYS * 86400
+    at = time.time() // 1 + max_age
+    expires = _expires
+    if expires[0] != at:
+        expires = _expires = (at, http_date(at))
+    return max_age, expires[1]
+
+
+def _serve(request: HttpRequest, link: LinkTarget) -> HttpResponse | None:
+    """The 302 to the link's landing URL, its click recorded; None if its program is inactive."""
+    campaign_id, landing = link.campaign_id, link.landing_url
+    if landing is None:  # the link's campaign is gone: the project's default one serves
+        project = Project(pk=link.project_id)
+        fallback = default_campaign(project=project, livemode=link.livemode)
+        campaign_id, landing = (fallback.pk, fallback.landing_url) if fallback else (None, None)
+    location = _location(landing, link.code, tuple(link.utm.items())) if landing else None
+    if location is None:
+        return None
+    visitor_id, is_new_visitor = _visitor_id(request)
+    if request.method == "GET":  # HEAD is a probe, not a visit
+        meta = request.META
+        record_click(
+            target=link,
+            campaign_id=campaign_id,
+            visitor_id=visitor_id,
+            ip=client_ip(request),
+            user_agent=meta.get("HTTP_USER_AGENT", ""),
+            referer=meta.get("HTTP_REFERER", ""),
+            query=request.GET.dict(),
+        )
+    # landing_url_for admits only absolute http(s) URLs, which is what HttpResponseRedirect
+    # would check again, at a cost this path notices.
+    response = HttpResponse(status=302)
+    response["Location"] = location
+    response["Cache-Control"] = "no-store"
+    if is_new_visitor:
+        max_age, expires = _cookie_expiry()
+        response.set_cookie(
+            VISITOR_COOKIE,
+            visitor_id,
+            max_age=max_age,
+            expires=expires,
+            samesite="Lax",
+            secure=settings.HTTPS,
+            httponly=False,  # the widget on the landing page reads it
+        )
+    return response
+
+
 @require_safe
 def redirect(request: HttpRequest, code: str) -> HttpResponse:
     """Record the click and send the visitor to the campaign's landing URL, never elsewhere."""
@@ -58,37 +121,23 @@ def redirect(request: HttpRequest, code: str) -> HttpResponse:
     link = link_target(normalized) if normalized else None
     if link is None:
         return not_found_page(request, _("This referral link does not exist."))
-    campaign_id, landing = link.campaign_id, link.landing_url
-    if landing is None:  # the link's campaign is gone: the project's default one serves
-        project = Project(pk=link.project_id)
-        fallback = default_campaign(project=project, livemode=link.livemode)
-        campaign_id, landing = (fallback.pk, fallback.landing_url) if fallback else (None, None)
-    target = landing_url_for(landing_url=landing, code=link.code, utm=link.utm) if landing else None
-    if target is None:
+    response = _serve(request, link)
+    if response is None:
         return not_found_page(request, _("This referral program is not active."))
-    visitor_id, is_new_visitor = _visitor_id(request)
-    if request.method == "GET":  # HEAD is a probe, not a visit
-        record_click(
-            target=link,
-            campaign_id=campaign_id,
-            visitor_id=visitor_id,
-            ip=client_ip(request),
-            user_agent=request.headers.get("User-Agent", ""),
-            referer=request.headers.get("Referer", ""),
-            query=request.GET.dict(),
-        )
-    response = HttpResponseRedirect(target)
-    response["Cache-Control"] = "no-store"
-    if is_new_visitor:
-        response.set_cookie(
-            VISITOR_COOKIE,
-            visitor_id,
-            max_age=timedelta(days=settings.SARAFAN_VISITOR_COOKIE_DAYS),
-            samesite="Lax",
-            secure=settings.HTTPS,
-            httponly=False,  # the widget on the landing page reads it
-        )
     return response
+
+
+def redirect_known_link(request: HttpRequest, code: str) -> HttpResponse | None:
+    """The redirect of a link this process remembers with its landing URL, without a query.
+
+    None for anything else (an unknown or uncached code, a campaign gone, an inactive
+    program): the redirect view then answers as usual.
+    """
+    normalized = _code(code)
+    link = cached_link_target(normalized) if normalized else None
+    if link is None or link.landing_url is None:
+        return None
+    return _serve(request, link)
 
 
 def _qr_response(request: HttpRequest, code: str, kind: str) -> HttpResponse:

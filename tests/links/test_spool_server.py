@@ -1,0 +1,174 @@
+"""The click spool under a real `sarafan serve`: no click answered 302 is lost when the whole
+server is killed with SIGKILL, none is inserted twice, and a normal stop flushes the rest."""
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.e2e
+SARAFAN = str(Path(sys.executable).parent / "sarafan")
+WAIT_SECONDS = 15.0
+
+
+class Server:
+    def __init__(self, env: dict[str, str], **settings: str) -> None:
+        with closing(socket.socket()) as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        env = {**env, **settings, "SARAFAN_BASE_URL": f"http://127.0.0.1:{self.port}"}
+        argv = [SARAFAN, "serve", "--port", str(self.port), "--workers", "2", "--threads", "4"]
+        self.proc = subprocess.Popen(argv, env=env, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop(signal.SIGKILL)
+                    raise RuntimeError("sarafan serve did not start") from None
+                time.sleep(0.2)
+
+    def call(self, method: str, path: str, body: Any = None, key: str = "") -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        raw = response.read()
+        conn.close()
+        return response.status, raw
+
+    def stop(self, sig: int) -> None:
+        """Signal the whole process group (the server and its workers) and wait for it."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+        deadline = time.monotonic() + 10  # the workers, if the server went first
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[tuple[dict[str, str], Callable[[], int]]]:
+    """A migrated database of its own and a data directory; and how to count its clicks."""
+    env = {**os.environ, "SARAFAN_DATA_DIR": str(tmp_path)}
+    for name in ("SARAFAN_CLICK_WRITES", "SARAFAN_CLICK_FLUSH_SECONDS", "SARAFAN_WORKERS"):
+        env.pop(name, None)
+    url = os.environ.get("DATABASE_URL", "").replace("postgres://", "postgresql://", 1)
+    admin = url.rsplit("/", 1)[0] + "/postgres" if url else ""
+    database = f"sarafan_h1_spool_{secrets.token_hex(4)}"
+    if admin:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        env["DATABASE_URL"] = admin.rsplit("/", 1)[0] + f"/{database}"
+
+    def count() -> int:
+        if admin:
+            with psycopg.connect(env["DATABASE_URL"]) as conn:
+                row = conn.execute("SELECT count(*) FROM links_click").fetchone()
+        else:
+            with closing(sqlite3.connect(tmp_path / "sarafan.sqlite3", timeout=20)) as conn:
+                row = conn.execute("SELECT count(*) FROM links_click").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    try:
+        subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
+        yield env, count
+    finally:
+        if admin:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _seed(env: dict[str, str], server: Server) -> str:
+    created = subprocess.run(
+        [SARAFAN, "project", "create", "Shop", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = json.loads(created.stdout)["secret_key_test"]
+    campaign = {"name": "C", "landing_url": "https://shop.example/welcome", "rules": []}
+    status, raw = server.call("POST", "/api/v1/campaigns", campaign, key)
+    assert status == 201, raw
+    status, raw = server.call("PUT", "/api/v1/participants/u-7", {}, key)
+    assert status == 201, raw
+    return str(json.loads(raw)["referral_code"])
+
+
+def _redirects(server: Server, code: str, count: int) -> int:
+    """Send `count` redirects from 8 threads; returns how many were answered 302."""
+
+    def one(n: int) -> int:
+        status, _ = server.call("GET", f"/r/{code}?gclid=c{n}")
+        return status
+
+    with ThreadPoolExecutor(8) as pool:
+        return sum(status == 302 for status in pool.map(one, range(count)))
+
+
+def _wait_for(count: Callable[[], int], expected: int) -> int:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (found := count()) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def _spooled_lines(directory: Path) -> int:
+    return sum(len(path.read_bytes().splitlines()) for path in directory.glob("*.jsonl"))
+
+
+def test_killed_server_loses_no_click_and_stopped_one_flushes(deployment, tmp_path):
+    env, count = deployment
+    spool = tmp_path / "spool" / "clicks"
+    # A flush interval far longer than the test: the clicks stay in the spool files.
+    first = Server(env, SARAFAN_CLICK_FLUSH_SECONDS="3600")
+    try:
+        code = _seed(env, first)
+        answered = _redirects(first, code, 120)
+    finally:
+        first.stop(signal.SIGKILL)
+    assert answered == 120
+    in_database = count()
+    assert _spooled_lines(spool) >= answered - in_database > 0
+
+    second = Server(env)
+    try:
+        assert _redirects(second, code, 1) == 1  # its first click starts the recovery
+        assert _wait_for(count, answered + 1) == answered + 1
+        time.sleep(1.0)
+        assert count() == answered + 1  # and nothing twice
+    finally:
+        second.stop(signal.SIGTERM)
+    assert not [path for path in spool.glob("*.jsonl") if path.stat().st_size]
+
+    third = Server(env, SARAFAN_CLICK_FLUSH_SECONDS="3600")
+    try:
+        assert _redirects(third, code, 20) == 20
+    finally:
+        third.stop(signal.SIGTERM)  # the workers' exit flushes what the thread has not
+    assert count() == answered + 21
+    assert not list(spool.glob("*.jsonl"))
