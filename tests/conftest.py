@@ -92,6 +92,30 @@ def anon_api(db: None) -> ApiClient:
     return ApiClient(Client(), None)
 
 
+# Clicks without a user agent are a bot's (links/traffic.py): the test client visits as a
+# desktop browser does.
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture
+def client() -> Client:
+    """Django's test client, sending a browser's User-Agent."""
+    return Client(HTTP_USER_AGENT=BROWSER_UA)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fraud_lists() -> Iterator[None]:
+    """Ids repeat across tests on a rolled-back database: no process cache may outlive one."""
+    from sarafan.fraud.config import forget_all_lists
+
+    forget_all_lists()
+    yield
+    forget_all_lists()
+
+
 @pytest.fixture
 def on_postgres() -> Iterator[None]:
     if connection.vendor != "postgresql":

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 
+from tests.conftest import BROWSER_UA
+
 pytestmark = pytest.mark.e2e
 SARAFAN = str(Path(sys.executable).parent / "sarafan")
 
@@ -35,7 +37,11 @@ class Http:
     def call(self, method: str, path: str, body: Any = None, headers: dict | None = None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         payload = json.dumps(body) if body is not None else None
-        all_headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+        all_headers = {
+            "Authorization": f"Bearer {self.key}",
+            "Content-Type": "application/json",
+            "User-Agent": BROWSER_UA,
+        }
         conn.request(method, path, body=payload, headers={**all_headers, **(headers or {})})
         response = conn.getresponse()
         raw = response.read()
@@ -175,10 +181,20 @@ def test_referral_loop_over_http(server):
     }
     status, _, raw = http_.call("POST", "/api/v1/events", order)
     assert status == 201, raw
-    reward = json.loads(raw)["rewards"][0]
-    assert (reward["recipient"], reward["amount"], reward["status"]) == ("u-7", "500.00", "issued")
+    answer = json.loads(raw)
+    reward = answer["rewards"][0]
+    # Paid seconds after the click: the default fast_conversion stop-rule holds the reward.
+    assert (reward["recipient"], reward["amount"], reward["status"]) == ("u-7", "500.00", "review")
+    assert "fast_conversion" in answer["fraud"]["reasons"]
     status, _, raw = http_.call("POST", "/api/v1/events", order)
     assert status == 200 and json.loads(raw)["rewards"][0]["id"] == reward["id"]
+    # A moderator approves the case through the API; the reward is issued.
+    referral_id = answer["referral"]["id"]
+    status, _, raw = http_.call(
+        "POST", f"/api/v1/referrals/{referral_id}/approve", {"reason": "known customer"}
+    )
+    assert status == 200, raw
+    assert json.loads(raw)["status"] == "qualified"
 
     status, _, raw = http_.call("GET", f"/api/v1/rewards/{reward['id']}")
     certificate = json.loads(raw)["certificate"]

@@ -88,16 +88,20 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _mount_routers() -> None:
     from sarafan.analytics.api import router as analytics
     from sarafan.campaigns.api import router as campaigns
+    from sarafan.fraud.api import router as fraud
     from sarafan.participants.api import router as participants
+    from sarafan.referrals.api import router as referrals
     from sarafan.rewards.api import certificates, rewards
     from sarafan.tracking.api import router as events
 
     api.add_router("/campaigns", campaigns)
     api.add_router("/participants", participants)
     api.add_router("/events", events)
+    api.add_router("/referrals", referrals)
     api.add_router("/rewards", rewards)
     api.add_router("/certificates", certificates)
     api.add_router("/analytics", analytics)
+    api.add_router("/fraud", fraud)
 
 
 _mount_routers()

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "sarafan.tracking",
     "sarafan.referrals",
     "sarafan.rewards",
+    "sarafan.fraud",
     "sarafan.analytics",
     "sarafan.console",
 ]
@@ -221,6 +222,9 @@ SARAFAN_CERTIFICATE_VALID_DAYS = int(os.environ.get("SARAFAN_CERTIFICATE_VALID_D
 SARAFAN_VISITOR_COOKIE_DAYS = int(os.environ.get("SARAFAN_VISITOR_COOKIE_DAYS", "365"))
 # Each analytics rollup run recomputes this many past days (late clicks and events).
 SARAFAN_ROLLUP_LOOKBACK_DAYS = int(os.environ.get("SARAFAN_ROLLUP_LOOKBACK_DAYS", "3"))
+# Phone numbers without a country code are read as numbers of this region (anti-fraud).
+SARAFAN_PHONE_REGION = os.environ.get("SARAFAN_PHONE_REGION", "RU").upper()
+SARAFAN_FRAUD_RULES_CACHE_SECONDS = float(os.environ.get("SARAFAN_FRAUD_RULES_CACHE_SECONDS", "5"))
 
 # Security headers; the HTTPS-only ones follow the base URL's scheme.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -281,6 +285,15 @@ if SARAFAN_CLICK_WRITES not in ("spool", "direct"):
 # the process (the write has reached the kernel).
 SARAFAN_CLICK_SPOOL_FSYNC = env_bool("SARAFAN_CLICK_SPOOL_FSYNC", True)
 SARAFAN_CLICK_FLUSH_SECONDS = float(os.environ.get("SARAFAN_CLICK_FLUSH_SECONDS", "0.2"))
+# Query parameters that are ad networks' click ids (lower case): kept in Click.click_ids with
+# any `…click_id` one, they mark the visitor as paid traffic.
+SARAFAN_PAID_AD_PARAMS = tuple(
+    name.lower()
+    for name in env_list(
+        "SARAFAN_PAID_AD_PARAMS",
+        "gclid,gbraid,wbraid,dclid,yclid,fbclid,msclkid,ttclid,twclid,li_fat_id,epik,rb_clickid",
+    )
+)
 # /r/<code> of a link the process remembers is answered before the session, locale, CSRF,
 # auth and message middleware, which a redirect does not use (sarafan/links/middleware.py).
 MIDDLEWARE.insert(

@@ -34,6 +34,11 @@ BACKDATED: dict[type[Model], tuple[str, ...]] = {
 # Hours of the day the activity of day k happens at, in turn: 00:30 is still the day
 # before in UTC, which the rollups must not take for it.
 HOURS = (time(0, 30), time(12, 0), time(23, 30), time(9, 15))
+# People click in browsers: a request without a User-Agent is a bot's and counts nowhere.
+BROWSER = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
 
 
 def today() -> date:
@@ -73,9 +78,9 @@ class Program:
     orders: list[str] = field(default_factory=list)
     serial: int = 0
 
-    def click(self, link: str, times: int = 1) -> None:
+    def click(self, link: str, times: int = 1, *, user_agent: str = BROWSER) -> None:
         for _ in range(times):
-            response = self.api.client.get(f"/r/{self.codes[link]}")
+            response = self.api.client.get(f"/r/{self.codes[link]}", HTTP_USER_AGENT=user_agent)
             assert response.status_code == 302, response.content
 
     def customer(self, link: str, **extra: Any) -> str:

@@ -1,4 +1,9 @@
-"""Rows for the console tests, made with the models directly (the console only reads them)."""
+"""Rows for the console tests, made with the models directly (the console only reads them).
+
+The anti-fraud rows of a chain (a decision, an alert, a block list entry, a campaign's
+stop-rule, a flagged signal) are here so that the page smoke tests open their pages too;
+cases that moderators decide are made through the API in test_moderation.py.
+"""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, RewardRule
+from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
@@ -38,6 +44,11 @@ class Chain:
     user: User
     group: Group
     task_id: str
+    decision: Decision
+    alert: Alert
+    block: BlockRule
+    stop_rule: StopRule
+    flagged: FlaggedSignal
 
 
 def make_chain(
@@ -160,6 +171,41 @@ def make_chain(
     group = Group.objects.create(name=f"Маркетологи {n}")
     user.groups.add(group)
     task = release_due_rewards.enqueue()
+    decision = Decision.objects.create(
+        **scope,
+        referral=referral,
+        action="approve",
+        actor=f"moderator{n}",
+        reason=f"знакомый клиент {n}",
+    )
+    stop_rule = StopRule.objects.create(
+        **scope,
+        campaign=campaign,
+        kind="velocity_ip",
+        threshold=Decimal(5),
+        window_minutes=60,
+        actions=["alert", "hold"],
+    )
+    alert = Alert.objects.create(
+        **scope,
+        campaign=campaign,
+        rule=stop_rule,
+        kind="fraud.review_required",
+        subject=f"velocity_ip:{n}",
+        message=f"Стоп-правило «клиенты с одного IP» сработало: {n + 5}",
+        data={"rule": stop_rule.public_id, "value": str(n + 5)},
+    )
+    block = BlockRule.objects.create(
+        **scope, kind="email_domain", value=f"spam{n}.example", note=f"спам-домен {n}"
+    )
+    flagged = FlaggedSignal.objects.create(
+        **scope,
+        kind="device",
+        value_hash=f"{n:064x}",
+        participant=referrer,
+        reason=f"ферма аккаунтов {n}",
+        created_by="director",
+    )
     return Chain(
         n=n,
         project=project,
@@ -177,4 +223,60 @@ def make_chain(
         user=user,
         group=group,
         task_id=str(task.id),
+        decision=decision,
+        alert=alert,
+        block=block,
+        stop_rule=stop_rule,
+        flagged=flagged,
     )
+
+
+# The anti-fraud pages as test_pages.PAGES lists the others: (query that must find the
+# row, text of the row, object to open).
+FRAUD_PAGES = {
+    "fraud.alert": (
+        lambda c: {
+            "q": c.alert.public_id,
+            "acknowledged": "no",
+            "kind": "fraud.review_required",
+            "livemode__exact": "0",
+        },
+        lambda c: c.alert.message,
+        lambda c: c.alert,
+    ),
+    "fraud.blockrule": (
+        lambda c: {
+            "q": c.block.value,
+            "kind__exact": "email_domain",
+            "livemode__exact": "0",
+            "project__id__exact": c.project.pk,
+        },
+        lambda c: c.block.value,
+        lambda c: c.block,
+    ),
+    "fraud.decision": (
+        lambda c: {
+            "q": c.referral.public_id,
+            "action__exact": "approve",
+            "reversed": "no",
+            "livemode__exact": "0",
+        },
+        lambda c: c.decision.public_id,
+        lambda c: c.decision,
+    ),
+    "fraud.flaggedsignal": (
+        lambda c: {"q": c.referrer.external_id, "kind__exact": "device", "livemode__exact": "0"},
+        lambda c: c.flagged.reason,
+        lambda c: c.flagged,
+    ),
+    "fraud.stoprule": (
+        lambda c: {
+            "q": c.stop_rule.public_id,
+            "kind__exact": "velocity_ip",
+            "enabled__exact": "1",
+            "livemode__exact": "0",
+        },
+        lambda c: c.campaign.name,
+        lambda c: c.stop_rule,
+    ),
+}

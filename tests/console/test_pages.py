@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from .data import Chain, make_chain
+from .data import FRAUD_PAGES, Chain, make_chain
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ PAGES: dict[str, Page] = {
         lambda c: DBTaskResult.objects.get(pk=c.task_id),
     ),
 }
+PAGES.update({label: Page(*spec) for label, spec in FRAUD_PAGES.items()})
 
 
 def _changelist(label: str) -> str:

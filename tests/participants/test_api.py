@@ -117,7 +117,7 @@ def test_participants_need_a_secret_key(anon_api, project_keys):
     ("body", "param", "code"),
     [
         ({"email": "not-an-email"}, "email", "invalid_email"),
-        ({"phone": "89161234567"}, "phone", "invalid_phone"),
+        ({"phone": "8916"}, "phone", "invalid_phone"),
         ({"phone": "+7916"}, "phone", "invalid_phone"),
         ({"nickname": "x"}, "nickname", "unknown_field"),
         ({"tags": "vip"}, "tags", "invalid_value"),
@@ -146,6 +146,12 @@ def test_malformed_json_is_400(api):
 def test_blank_string_clears_a_contact_field(api):
     api.put("participants/u-7", ANNA)
     assert api.put("participants/u-7", {"phone": ""}).json()["phone"] is None
+
+
+def test_a_national_phone_number_is_stored_in_e164(api):
+    # SARAFAN_PHONE_REGION (RU by default) reads "8 916 …" as +7 916 …
+    data = api.put("participants/u-7", {"phone": "8 (916) 123-45-67"}).json()
+    assert data["phone"] == "+79161234567"
 
 
 def test_delete_erases_personal_data_but_keeps_counts(api, project):

@@ -26,7 +26,7 @@ def test_signup_with_code_creates_referral_and_issues_referee_reward(api):
     assert data["referral"]["referrer"] == "u-7"
     assert data["referral"]["referee"] == "u-42"
     assert data["referral"]["status"] == "pending"
-    assert data["fraud"] == {"score": 0.0, "decision": "allow", "reasons": []}
+    assert data["fraud"] == {"score": 0.0, "decision": "allow", "reasons": [], "details": []}
     assert isinstance(data["fraud"]["score"], float)
     [reward] = data["rewards"]
     assert reward["recipient"] == "u-42"

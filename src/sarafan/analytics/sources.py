@@ -5,6 +5,7 @@ day and cell) start from the querysets of a `Window` and key them with the same
 expressions, so a figure read from a rollup is the figure the raw rows give.
 
 - A row's day is the date of its own timestamp in settings.TIME_ZONE.
+- Clicks are people's only: a bot's click (Click.is_bot) is in no figure, raw or rolled up.
 - `channel` is the click's, the share's, or the referral's (for participants, orders and
   rewards); `campaign` is the campaign's public id (a share's is the one its event named,
   else the sharer's primary link's); `partner` is the participant who owns the
@@ -166,7 +167,8 @@ class Window:
         return queryset
 
     def clicks(self) -> QuerySet[Click]:
-        queryset = self._scoped(Click, CLICKS)
+        """People's clicks: crawlers, link previews and scripts count nowhere."""
+        queryset = self._scoped(Click, CLICKS, is_bot=False)
         if self.campaign is not None:
             queryset = queryset.filter(campaign=self.campaign)
         return queryset

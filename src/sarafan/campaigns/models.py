@@ -63,6 +63,9 @@ class Campaign(Scoped):
     budget = MoneyField(_("budget"), null=True, blank=True)
     max_rewards = models.PositiveIntegerField(_("max rewards"), null=True, blank=True)
     reward_source = models.JSONField(_("reward source"), default=dict)
+    # Anti-fraud settings (weights, thresholds, banned referrer domains, review deadline):
+    # validated by campaigns.schemas.FraudIn, read through sarafan.fraud.settings.
+    fraud = models.JSONField(_("anti-fraud settings"), default=dict, blank=True)
     spent = MoneyField(_("spent"), default=0)
     rewards_count = models.PositiveIntegerField(_("rewards"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

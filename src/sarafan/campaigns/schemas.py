@@ -48,6 +48,35 @@ class RewardSourceIn(Strict):
     issuer: str | None = None
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class FraudIn(Strict):
+    """A campaign's anti-fraud settings (README, "Anti-fraud"); every field optional."""
+
+    # Reason code → weight 0..1, replacing the default weight of that reason.
+    weights: dict[Annotated[str, Field(max_length=40)], Share] = Field(
+        default_factory=dict, max_length=40
+    )
+    review_at: Share = 0.5
+    block_at: Share = 0.9
+    # Click parameters that mark paid-ad traffic; None: the installation's default list.
+    paid_ad_params: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=50
+    )
+    # Sites (coupon, cashback) whose clicks never attribute; subdomains included.
+    banned_referrer_domains: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list, max_length=500
+    )
+    # Cases left in review this many days are decided by review_deadline_action.
+    review_deadline_days: int | None = Field(default=None, ge=1, le=365)
+    review_deadline_action: Literal["approve", "reject"] = "reject"
+    # A referrer whose referred orders are refunded above this share (once they have at
+    # least refund_rate_min_orders) is flagged high_refund_rate.
+    refund_rate_threshold: Share = 0.25
+    refund_rate_min_orders: int = Field(default=4, ge=1, le=10_000)
+
+
 class CampaignIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     landing_url: str = Field(min_length=1, max_length=2000)
@@ -63,6 +92,7 @@ class CampaignIn(Strict):
     rules: list[RuleIn] = Field(default_factory=list, max_length=50)
     limits: LimitsIn = Field(default_factory=LimitsIn)
     reward_source: RewardSourceIn = Field(default_factory=RewardSourceIn)
+    fraud: FraudIn = Field(default_factory=FraudIn)
 
 
 class CampaignPatch(Strict):
@@ -82,6 +112,8 @@ class CampaignPatch(Strict):
     rules: list[RuleIn] | None = Field(default=None, max_length=50)
     limits: LimitsIn | None = None
     reward_source: RewardSourceIn | None = None
+    # Replaced whole when sent, like limits.
+    fraud: FraudIn | None = None
 
 
 def _opt_money(value: Decimal | None) -> str | None:
@@ -131,6 +163,7 @@ def campaign_out(campaign: Campaign, *, is_default: bool = False) -> dict[str, A
             "max_rewards": campaign.max_rewards,
         },
         "reward_source": campaign.reward_source or {"type": "internal"},
+        "fraud": FraudIn.model_validate(campaign.fraud or {}).model_dump(mode="json"),
         "stats": {"spent": money_str(campaign.spent), "rewards_count": campaign.rewards_count},
         "created_at": campaign.created_at.isoformat(),
         "updated_at": campaign.updated_at.isoformat(),

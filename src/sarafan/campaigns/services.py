@@ -6,10 +6,11 @@ from urllib.parse import urlsplit
 from django.db import transaction
 
 from sarafan.core.errors import Conflict, InvalidRequest
+from sarafan.fraud.risk import REASONS
 from sarafan.projects.models import Project
 
 from .models import Campaign, CampaignStatus, RewardKind, RewardRule
-from .schemas import CampaignIn, CampaignPatch, LimitsIn, RewardSourceIn, RuleIn
+from .schemas import CampaignIn, CampaignPatch, FraudIn, LimitsIn, RewardSourceIn, RuleIn
 
 # The one table of allowed status changes.
 TRANSITIONS: dict[str, set[str]] = {
@@ -82,6 +83,41 @@ def _check_source(source: RewardSourceIn) -> dict[str, Any]:
     return {"type": source.type}
 
 
+def _clean_fraud(fraud: FraudIn) -> dict[str, Any]:
+    """Check a campaign's anti-fraud settings and return them as stored (only what was set)."""
+    for code in fraud.weights:
+        if code not in REASONS:
+            raise InvalidRequest(
+                f"'{code}' is not a reason code; see the README's anti-fraud section.",
+                param=f"fraud.weights.{code}",
+            )
+    if fraud.block_at < fraud.review_at:
+        raise InvalidRequest(
+            "fraud.block_at must not be below fraud.review_at.", param="fraud.block_at"
+        )
+    domains: list[str] = []
+    for index, raw in enumerate(fraud.banned_referrer_domains):
+        host = raw.strip().lower().removeprefix("www.")
+        if not host or any(ch in host for ch in "/:?#@ \\") or "." not in host:
+            raise InvalidRequest(
+                f"'{raw}' is not a domain name; give names like 'coupons.example'.",
+                param=f"fraud.banned_referrer_domains.{index}",
+            )
+        if host not in domains:
+            domains.append(host)
+    cleaned = fraud.model_copy(
+        update={
+            "banned_referrer_domains": domains,
+            "paid_ad_params": (
+                None
+                if fraud.paid_ad_params is None
+                else sorted({name.strip().lower() for name in fraud.paid_ad_params})
+            ),
+        }
+    )
+    return cleaned.model_dump(mode="json", exclude_defaults=True)
+
+
 def _apply_limits(campaign: Campaign, limits: LimitsIn) -> None:
     campaign.limit_per_referrer_per_month = limits.per_referrer_per_month
     campaign.limit_per_referrer_amount_per_month = limits.per_referrer_amount_per_month
@@ -132,6 +168,7 @@ def create_campaign(*, project: Project, livemode: bool, data: CampaignIn) -> Ca
         starts_at=data.starts_at,
         ends_at=data.ends_at,
         reward_source=_check_source(data.reward_source),
+        fraud=_clean_fraud(data.fraud),
     )
     _apply_limits(campaign, data.limits)
     _check_dates(campaign)
@@ -174,6 +211,8 @@ def update_campaign(*, campaign: Campaign, data: CampaignPatch) -> Campaign:
         _apply_limits(campaign, data.limits)
     if "reward_source" in sent and data.reward_source is not None:
         campaign.reward_source = _check_source(data.reward_source)
+    if "fraud" in sent and data.fraud is not None:
+        campaign.fraud = _clean_fraud(data.fraud)
     if "status" in sent and data.status is not None:
         _set_status(campaign, data.status)
     _check_dates(campaign)

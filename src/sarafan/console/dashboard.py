@@ -1,6 +1,7 @@
-"""The console's front page: the program's headline numbers, test and live side by side.
+"""The console's front page: the program's headline numbers, test and live side by side,
+and what waits for a moderator (cases in review, alerts nobody acknowledged).
 
-Six grouped aggregate queries whatever the number of rows; per-channel and per-period
+Eight grouped aggregate queries whatever the number of rows; per-channel and per-period
 figures (K-factor, CAC, ROI) belong to the analytics pages.
 """
 
@@ -15,9 +16,10 @@ from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from sarafan.fraud.models import Alert
 from sarafan.links.models import Click
 from sarafan.participants.models import Participant
-from sarafan.referrals.models import Referral
+from sarafan.referrals.models import Referral, ReferralStatus
 from sarafan.rewards.models import Certificate, Reward, RewardStatus
 from sarafan.tracking.models import Order, OrderStatus
 
@@ -30,6 +32,8 @@ class Figure:
     title: str | Promise
     value: str
     link: str = ""
+    # Something waits for someone: the card is drawn as a warning while the value is not 0.
+    attention: bool = False
 
 
 @dataclass
@@ -37,6 +41,7 @@ class ModeSummary:
     livemode: bool
     title: str | Promise
     figures: list[Figure] = field(default_factory=list)
+    moderation: list[Figure] = field(default_factory=list)
 
 
 def _counts(queryset: QuerySet[Any]) -> dict[bool, int]:
@@ -79,10 +84,12 @@ def _changelist(model: type[Model], livemode: bool, **filters: str) -> str:
 
 def mode_summaries() -> list[ModeSummary]:
     participants = _counts(Participant.objects.all())
-    clicks = _counts(Click.objects.all())
+    clicks = _counts(Click.objects.filter(is_bot=False))
     signups = _counts(Referral.objects.all())
     paid_orders = _counts(Order.objects.filter(status=OrderStatus.PAID))
     certificates = _counts(Certificate.objects.all())
+    in_review = _counts(Referral.objects.filter(status=ReferralStatus.REVIEW))
+    alerts = _counts(Alert.objects.filter(acknowledged_at__isnull=True))
     rewards = _reward_sums()
     summaries = []
     for livemode, title in ((False, _("Test mode")), (True, _("Live mode"))):
@@ -118,6 +125,21 @@ def mode_summaries() -> list[ModeSummary]:
                         _("Certificates issued"),
                         _number(certificates.get(livemode, 0)),
                         _changelist(Certificate, livemode),
+                    ),
+                ],
+                moderation=[
+                    Figure(
+                        _("Cases in review"),
+                        _number(in_review.get(livemode, 0)),
+                        reverse("admin:referrals_referral_queue")
+                        + f"?mode={'live' if livemode else 'test'}",
+                        attention=bool(in_review.get(livemode)),
+                    ),
+                    Figure(
+                        _("Unacknowledged alerts"),
+                        _number(alerts.get(livemode, 0)),
+                        _changelist(Alert, livemode, acknowledged="no"),
+                        attention=bool(alerts.get(livemode)),
                     ),
                 ],
             )

@@ -52,6 +52,18 @@ def _project_id() -> str:
     return new_public_id("prj")
 
 
+def _stop_rule_id() -> str:
+    return new_public_id("srl")
+
+
+def _alert_id() -> str:
+    return new_public_id("alr")
+
+
+def _decision_id() -> str:
+    return new_public_id("dec")
+
+
 _FACTORIES: dict[str, Callable[[], str]] = {
     "cmp": _campaign_id,
     "prt": _participant_id,
@@ -61,4 +73,7 @@ _FACTORIES: dict[str, Callable[[], str]] = {
     "rwd": _reward_id,
     "crt": _certificate_id,
     "prj": _project_id,
+    "srl": _stop_rule_id,
+    "alr": _alert_id,
+    "dec": _decision_id,
 }

@@ -14,10 +14,14 @@ DAY = 24 * 60 * 60.0
 def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
     from sarafan.core.tasks import ensure_partitions
+    from sarafan.fraud.tasks import apply_review_deadlines, run_stop_rules
     from sarafan.rewards.tasks import release_due_rewards
 
     return [
         (60.0, release_due_rewards.enqueue),
+        # Stop-rules over many events (velocity, conversion spikes, budget burn).
+        (5 * 60.0, run_stop_rules.enqueue),
+        (60 * 60.0, apply_review_deadlines.enqueue),
         # How stale a rolled-up day can be after a late or changed row.
         (15 * 60.0, rollup_analytics.enqueue),
         (DAY, ensure_partitions.enqueue),

@@ -54,9 +54,11 @@ class ClickAdmin(ReadOnlyAdmin):
         channel,
         "visitor_id",
         campaign,
+        "is_bot",
+        "bot_reason",
         "livemode",
     )
-    list_filter = ("livemode", "channel")
+    list_filter = ("livemode", "is_bot", "channel")
     list_select_related = ("link", "participant", "campaign")
     search_fields = ("visitor_id", "link__code")
     date_hierarchy = "created_at"
@@ -74,5 +76,7 @@ class ClickAdmin(ReadOnlyAdmin):
         "referer",
         "utm",
         "click_ids",
+        "is_bot",
+        "bot_reason",
     )
     readonly_fields = fields

@@ -22,6 +22,15 @@ class Channel(models.TextChoices):
     VK = "vk", _("VK")
 
 
+class BotReason(models.TextChoices):
+    """Why a click is taken for a program's rather than a person's (see traffic.py)."""
+
+    CRAWLER = "crawler", _("crawler or link preview")
+    HEADLESS = "headless", _("headless browser")
+    HTTP_CLIENT = "http_client", _("HTTP client")
+    NO_USER_AGENT = "no_user_agent", _("no user agent")
+
+
 class Link(Scoped):
     """A code that /r/<code> resolves; every participant has a primary one plus one per channel."""
 
@@ -49,7 +58,7 @@ class Link(Scoped):
 
 
 class Click(Scoped):
-    """One visit through /r/<code>; never stores the IP in clear."""
+    """One visit through /r/<code>; never stores the IP in clear, and tells bots apart."""
 
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="clicks")
     participant = models.ForeignKey(
@@ -65,6 +74,18 @@ class Click(Scoped):
     referer = models.CharField(_("referer"), max_length=1000, blank=True)
     utm = models.JSONField(_("UTM"), default=dict, blank=True)
     click_ids = models.JSONField(_("click ids"), default=dict, blank=True)
+    # A bot's click is kept (it got its 302) but counts in no figure and attributes nothing.
+    # The database defaults let a process still running the previous code insert clicks
+    # while the new columns are added.
+    is_bot = models.BooleanField(_("bot"), default=False, db_default=False)
+    bot_reason = models.CharField(
+        _("bot reason"),
+        max_length=20,
+        choices=BotReason.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 
     class Meta:

@@ -41,25 +41,29 @@ REFRESH_BATCH = 500
 
 _INSERT_CLICK = """
 INSERT INTO links_click (project_id, livemode, link_id, participant_id, campaign_id, channel,
-                         visitor_id, ip_hash, user_agent, referer, utm, click_ids, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                         visitor_id, ip_hash, user_agent, referer, utm, click_ids, created_at,
+                         is_bot, bot_reason)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 # Spooled clicks are copied by one INSERT … WITH v AS (the batch) SELECT per batch; the WITH
 # clause is the vendor's (below). The joins drop a click whose link or participant is gone by
 # now (its row would have been deleted with them) and clear a campaign deleted meanwhile (the
 # foreign key's SET NULL); a click made before its participant was erased is stored erased,
-# as erase_participant would have left it.
+# as erase_participant would have left it. A record spooled before clicks had a bot reason
+# has none (NULL on PostgreSQL): a person's click, as every click was counted then.
 _INSERT_SPOOLED = """
 INSERT INTO links_click (project_id, livemode, link_id, participant_id, campaign_id, channel,
-                         visitor_id, ip_hash, user_agent, referer, utm, click_ids, created_at)
+                         visitor_id, ip_hash, user_agent, referer, utm, click_ids, created_at,
+                         is_bot, bot_reason)
 """
 _SELECT_SPOOLED = """
 SELECT v.project_id, v.livemode, l.id, p.id, c.id, v.channel, v.visitor_id,
        CASE WHEN p.erased_at >= v.created_at THEN '' ELSE v.ip_hash END,
        CASE WHEN p.erased_at >= v.created_at THEN '' ELSE v.user_agent END,
        CASE WHEN p.erased_at >= v.created_at THEN '' ELSE v.referer END,
-       v.utm, v.click_ids, v.created_at
+       v.utm, v.click_ids, v.created_at,
+       COALESCE(v.bot_reason, '') <> '', COALESCE(v.bot_reason, '')
 FROM v
 JOIN links_link l ON l.id = v.link_id
 JOIN participants_participant p ON p.id = v.participant_id
@@ -74,18 +78,19 @@ WITH v AS (
         jsonb_to_recordset(%s::jsonb) AS (
             project_id bigint, livemode boolean, link_id bigint, participant_id bigint,
             campaign_id bigint, channel text, visitor_id text, ip_hash text, user_agent text,
-            referer text, utm jsonb, click_ids jsonb, created_at timestamptz)
+            referer text, utm jsonb, click_ids jsonb, created_at timestamptz, bot_reason text)
     ) WITH ORDINALITY AS u(project_id, livemode, link_id, participant_id, campaign_id, channel,
                            visitor_id, ip_hash, user_agent, referer, utm, click_ids, created_at,
-                           ord)
+                           bot_reason, ord)
 )
 """
 # SQLite takes the batch as VALUES rows, one placeholder per column.
 _SPOOLED_ROWS_SQLITE = """
 WITH v(project_id, livemode, link_id, participant_id, campaign_id, channel, visitor_id,
-       ip_hash, user_agent, referer, utm, click_ids, created_at, ord) AS (VALUES {rows})
+       ip_hash, user_agent, referer, utm, click_ids, created_at, bot_reason, ord)
+    AS (VALUES {rows})
 """
-_SPOOLED_COLUMNS = 14  # the 13 columns and the row's place in the batch
+_SPOOLED_COLUMNS = 15  # the 14 spooled fields and the row's place in the batch
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,11 @@ class NewClick:
     utm: dict[str, str]
     click_ids: dict[str, str]
     created_at: datetime
+    bot_reason: str  # "" for a person (see traffic.py)
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.bot_reason)
 
 
 link_cache: LinkCache[LinkTarget] = LinkCache(LINK_CACHE_SIZE)
@@ -212,6 +222,8 @@ def insert_click(click: NewClick) -> None:
                 json.dumps(click.utm),
                 json.dumps(click.click_ids),
                 click.created_at,
+                click.is_bot,
+                click.bot_reason,
             ],
         )
 
@@ -236,6 +248,7 @@ def _sqlite_batch(records: Sequence[bytes]) -> tuple[str, list[Any]]:
             json.dumps(values["utm"]),
             json.dumps(values["click_ids"]),
             connection.ops.adapt_datetimefield_value(at),
+            values.get("bot_reason") or "",
             place,
         ]
     row = "(" + ", ".join(["%s"] * _SPOOLED_COLUMNS) + ")"

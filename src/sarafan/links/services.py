@@ -14,17 +14,15 @@ from sarafan.core.hashing import keyed_hash
 
 from .selectors import LinkTarget, NewClick, insert_click
 from .spool import spool_click
+from .traffic import MAX_USER_AGENT, bot_reason
 
 logger = logging.getLogger("sarafan.links")
 
-MAX_USER_AGENT = 500
 MAX_REFERER = 1000
 MAX_PARAM_NAME = 64
 MAX_PARAM_VALUE = 200
 MAX_CLICK_IDS = 20
 MAX_UTM = 10
-# Ad networks' own click ids; anything named `…click_id` (prm_click_id, …) is kept too.
-NAMED_CLICK_IDS = frozenset({"gclid", "yclid", "fbclid"})
 
 
 def _valid_ip(value: str) -> str:
@@ -54,8 +52,9 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _is_click_id(name: str) -> bool:
+    """An ad network's click id (SARAFAN_PAID_AD_PARAMS), or any `…click_id` (prm_click_id)."""
     lowered = name.lower()
-    return lowered in NAMED_CLICK_IDS or lowered.endswith("click_id")
+    return lowered in settings.SARAFAN_PAID_AD_PARAMS or lowered.endswith("click_id")
 
 
 def _tracking_params(query: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -78,13 +77,16 @@ def record_click(
     visitor_id: str,
     ip: str,
     user_agent: str,
+    headers: Mapping[str, str],
     referer: str,
     query: Mapping[str, str],
 ) -> None:
     """Record one visit through a link, durably before returning; the IP is kept only hashed.
 
-    UTM tags are the link's own, overridden by any in the visited URL; parameters named
-    gclid, yclid, fbclid or `…click_id` are kept as click ids. With SARAFAN_CLICK_WRITES =
+    UTM tags are the link's own, overridden by any in the visited URL; the parameters named
+    in SARAFAN_PAID_AD_PARAMS (gclid, yclid, fbclid, …) or `…click_id` are kept as click
+    ids. A bot's visit (traffic.bot_reason, from the User-Agent and the request's
+    `headers`) is recorded all the same, marked as one. With SARAFAN_CLICK_WRITES =
     "spool" the click goes to this process's spool file and reaches links_click within
     SARAFAN_CLICK_FLUSH_SECONDS; with "direct", or inside a transaction (the link may not be
     committed yet, and a flush from another connection would not see it), it is one INSERT.
@@ -104,6 +106,7 @@ def record_click(
         utm={**target.utm, **utm},
         click_ids=click_ids,
         created_at=timezone.now(),
+        bot_reason=bot_reason(user_agent, headers),
     )
     if settings.SARAFAN_CLICK_WRITES == "spool" and not connection.in_atomic_block:
         try:

@@ -29,6 +29,8 @@ def encode(click: NewClick) -> bytes:
         "utm": click.utm,
         "click_ids": click.click_ids,
         "created_at": click.created_at.isoformat(),
+        # Read back as a person's click when absent (a file written before it existed).
+        "bot_reason": click.bot_reason,
     }
     # ASCII only, and JSON escapes line breaks inside strings: one record is one line.
     return json.dumps(record, separators=(",", ":")).encode() + b"\n"

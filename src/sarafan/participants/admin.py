@@ -4,23 +4,39 @@ Participants are created by the API (which gives them a code, a portal token and
 link), so the console does not add them. Contact details are saved through
 `upsert_participant`, the API's own use case, so the same normalization applies; codes and
 counters are only shown, and an erased participant cannot be edited back to life.
+A moderator marks a fraudster here (fraud.moderation.mark_fraudster), or takes the mark back.
 """
 
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from sarafan.console.forms import check_with_service
 from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, shown
+from sarafan.fraud import moderation, risk
+from sarafan.fraud.admin import (
+    ObjectAction,
+    ReasonActionForm,
+    ReasonForm,
+    action_reason,
+    actor,
+    back,
+    label,
+    local_time,
+    may_moderate,
+    posted_object,
+)
 from sarafan.links.models import Link
 
 from .models import Participant
@@ -79,6 +95,24 @@ class LinkInline(ReadOnlyInline):
         return format_html('<a href="{}" class="{}">{}</a>', url, LINK_CLASSES, link.code)
 
 
+class FraudsterFilter(admin.SimpleListFilter):
+    title = _("fraudster")
+    parameter_name = "fraudster"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("marked as fraudster")), ("no", _("not marked"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Participant]
+    ) -> QuerySet[Participant]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(fraud_flagged_at__isnull=self.value() == "no")
+        return queryset
+
+
+MARK, UNMARK = "mark", "unmark"
+
+
 @admin.register(Participant)
 class ParticipantAdmin(ModelAdmin):
     form = ParticipantForm
@@ -89,11 +123,12 @@ class ParticipantAdmin(ModelAdmin):
         "email",
         "referral_code",
         "paid_orders",
+        "fraudster",
         "livemode",
         "project",
         "created_at",
     )
-    list_filter = ("livemode", "project")
+    list_filter = ("livemode", "project", FraudsterFilter)
     list_select_related = ("project",)
     search_fields = ("external_id", "email", "name", "referral_code", "public_id")
     show_full_result_count = False
@@ -108,11 +143,17 @@ class ParticipantAdmin(ModelAdmin):
         "erased_at",
         "created_at",
         "updated_at",
+        "fraud_flagged_at",
+        "flags",
     )
+    actions = ("mark_fraudster", "unmark_fraudster")
+    action_form = ReasonActionForm
+    change_form_outer_after_template = "fraud/object_actions.html"
     fieldsets = (
         (None, {"fields": ("project", "livemode", public_id, "external_id", "referral_code")}),
         (_("Contacts"), {"fields": CONTACT_FIELDS}),
         (_("Counters"), {"fields": ("paid_orders", "first_order_at")}),
+        (_("Anti-fraud"), {"fields": ("fraud_flagged_at", "flags")}),
         (_("History"), {"fields": ("created_at", "updated_at", "erased_at")}),
     )
 
@@ -132,3 +173,113 @@ class ParticipantAdmin(ModelAdmin):
         saved = _save_contacts(obj, form.cleaned_data)
         for field in CONTACT_FIELDS:
             setattr(obj, field, getattr(saved, field))
+
+    @admin.display(description=_("fraudster"), ordering="fraud_flagged_at")
+    def fraudster(self, participant: Participant) -> str:
+        if participant.fraud_flagged_at is None:
+            return "—"
+        return label(_("fraudster"), "danger")
+
+    @admin.display(description=_("risk flags"))
+    def flags(self, participant: Participant) -> str:
+        return "; ".join(risk.message(str(code)) for code in participant.risk_flags or []) or "—"
+
+    # --- fraudster marks --------------------------------------------------------------------
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        return may_moderate(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.fraudster_view)
+        return [
+            path("<path:object_id>/fraudster/", view, name="participants_participant_fraudster"),
+            *super().get_urls(),
+        ]
+
+    def _mark(self, request: HttpRequest, participants: list[Participant]) -> None:
+        reason = action_reason(request)
+        rejected = sum(
+            moderation.mark_fraudster(participant=p, actor=actor(request), reason=reason)
+            for p in participants
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(people)s marked as fraudster; %(count)d open case rejected.",
+                "%(people)s marked as fraudster; %(count)d open cases rejected.",
+                rejected,
+            )
+            % {"people": ", ".join(str(p) for p in participants), "count": rejected},
+            messages.SUCCESS,
+        )
+
+    def _unmark(self, request: HttpRequest, participants: list[Participant]) -> None:
+        for participant in participants:
+            moderation.unmark_fraudster(participant=participant, actor=actor(request))
+        self.message_user(
+            request,
+            _("Fraudster mark removed: %(people)s. Rejected cases stay rejected.")
+            % {"people": ", ".join(str(p) for p in participants)},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Mark as fraudster"), permissions=["moderate"])
+    def mark_fraudster(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        self._mark(request, list(queryset.order_by("pk")))
+
+    @admin.action(description=_("Remove fraudster mark"), permissions=["moderate"])
+    def unmark_fraudster(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        marked = list(queryset.filter(fraud_flagged_at__isnull=False).order_by("pk"))
+        if marked:
+            self._unmark(request, marked)
+
+    def fraudster_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        participant = posted_object(self, request, object_id, allowed=may_moderate(request))
+        if isinstance(participant, HttpResponse):
+            return participant
+        if request.POST.get("decision") == UNMARK:
+            self._unmark(request, [participant])
+        else:
+            self._mark(request, [participant])
+        here = reverse("admin:participants_participant_change", args=[participant.pk])
+        return back(request, here)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        participant = self.get_object(request, unquote(object_id))
+        if participant is not None and may_moderate(request):
+            here = reverse("admin:participants_participant_change", args=[participant.pk])
+            url = reverse("admin:participants_participant_fraudster", args=[participant.pk])
+            if participant.fraud_flagged_at is None:
+                action = ObjectAction(
+                    key="fraudster",
+                    title=_("Mark as fraudster"),
+                    description=_(
+                        "Their open referrals are rejected and their devices, cards, IP "
+                        "addresses and contacts flag later referrals."
+                    ),
+                    url=url,
+                    next=here,
+                    buttons=[(MARK, _("Mark as fraudster"), "danger")],
+                    reason=ReasonForm(),
+                )
+            else:
+                action = ObjectAction(
+                    key="fraudster",
+                    title=_("Marked as fraudster since %(when)s")
+                    % {"when": local_time(participant.fraud_flagged_at)},
+                    description=_(
+                        "Removing the mark stops flagging later referrals; rejected cases "
+                        "stay rejected (reverse their decisions if needed)."
+                    ),
+                    url=url,
+                    next=here,
+                    buttons=[(UNMARK, _("Remove fraudster mark"), "default")],
+                )
+            extra_context = {**(extra_context or {}), "object_actions": [action]}
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -23,6 +23,10 @@ class Participant(Scoped):
     paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
+    # Set when a moderator marks the participant as a fraudster (their signals are flagged).
+    fraud_flagged_at = models.DateTimeField(_("marked as fraudster"), null=True, blank=True)
+    # Standing risk flags such as "high_refund_rate", checked for every later referral.
+    risk_flags = models.JSONField(_("risk flags"), default=list, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -42,7 +42,8 @@ def participant_stats(*, participant: Participant) -> ParticipantStats:
         total=Sum("amount")
     )["total"]
     return {
-        "clicks": Click.objects.filter(participant=participant).count(),
+        # Bots' and crawlers' clicks are recorded but never counted.
+        "clicks": Click.objects.filter(participant=participant, is_bot=False).count(),
         "signups": Referral.objects.filter(referrer=participant).count(),
         "orders": Order.objects.filter(
             referral__referrer=participant, status=OrderStatus.PAID

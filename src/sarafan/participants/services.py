@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -14,6 +15,9 @@ from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import default_campaign
 from sarafan.core.codes import new_referral_code
 from sarafan.core.errors import InvalidRequest
+from sarafan.fraud.models import Fingerprint
+from sarafan.fraud.services import record_signals
+from sarafan.fraud.signals import Identity, normalize_phone
 from sarafan.links.models import Channel, Click, Link
 from sarafan.projects.models import Project
 
@@ -80,6 +84,10 @@ def _phone(value: str) -> str:
     if not value:
         return ""
     if not _PHONE.match(value):
+        # A national number (8 916 …) is read in SARAFAN_PHONE_REGION and stored as E.164.
+        national = normalize_phone(value, settings.SARAFAN_PHONE_REGION)
+        if national is not None and _PHONE.match(national):
+            return national
         raise InvalidRequest(
             "phone must be in international format: '+' and 7–15 digits, e.g. +79161234567.",
             param="phone",
@@ -215,6 +223,7 @@ def upsert_participant(
     tags: list[str] | None = None,
     consent: dict[str, bool] | None = None,
     lock: bool = False,
+    record_contacts: bool = True,
 ) -> tuple[Participant, bool]:
     """Create the participant known by external_id, or update the fields that were passed.
 
@@ -223,11 +232,32 @@ def upsert_participant(
     created); a new participant gets a referral code, a portal token and a primary link.
     With `lock`, the row stays locked for the caller's transaction (a new row is locked by
     its own insert), so the caller's decisions about this person are made one at a time.
+    With `record_contacts`, the e-mail and phone are remembered as identity signals for the
+    anti-fraud checks (the events path records them with the rest of an event's signals).
     """
-    external_id = _external_id(external_id)
-    fields = _clean(
-        email=email, phone=phone, name=name, attributes=attributes, tags=tags, consent=consent
+    participant, created = _upsert(
+        project=project,
+        livemode=livemode,
+        external_id=external_id,
+        lock=lock,
+        fields=_clean(
+            email=email, phone=phone, name=name, attributes=attributes, tags=tags, consent=consent
+        ),
     )
+    if record_contacts and (participant.email or participant.phone):
+        record_signals(
+            project_id=project.pk,
+            livemode=livemode,
+            participant=participant,
+            identity=Identity(email=participant.email or None, phone=participant.phone or None),
+        )
+    return participant, created
+
+
+def _upsert(
+    *, project: Project, livemode: bool, external_id: str, lock: bool, fields: dict[str, Any]
+) -> tuple[Participant, bool]:
+    external_id = _external_id(external_id)
     scope = {"project": project, "livemode": livemode, "external_id": external_id}
     rows = Participant.objects.select_for_update(no_key=True) if lock else Participant.objects
     # Joins the caller's transaction when there is one (no savepoint of its own: only the
@@ -283,6 +313,9 @@ def erase_participant(*, participant: Participant) -> Participant:
         participant.erased_at = timezone.now()
         participant.save()
         Click.objects.filter(participant=participant).update(user_agent="", referer="", ip_hash="")
+        # Their identity signals go too; a fraudster mark's flagged signals stay (the
+        # business's legitimate interest in not paying the same fraud twice).
+        Fingerprint.objects.filter(participant=participant).delete()
     return participant
 
 

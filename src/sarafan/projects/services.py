@@ -50,7 +50,10 @@ def _store_key(*, project: Project, kind: str, livemode: bool) -> str:
 @transaction.atomic
 def create_project(*, name: str) -> tuple[Project, dict[str, str]]:
     """Create a project with its four keys; the raw keys are returned only this once."""
+    from sarafan.fraud.stoprules import create_default_rules
+
     project = Project.objects.create(name=name)
+    create_default_rules(project=project)
     keys = {
         "secret_key_test": _store_key(project=project, kind=KeyKind.SECRET, livemode=False),
         "secret_key_live": _store_key(project=project, kind=KeyKind.SECRET, livemode=True),

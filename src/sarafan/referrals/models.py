@@ -50,6 +50,10 @@ class Referral(Scoped):
     risk_score = models.FloatField(_("risk score"), default=0.0)
     risk_decision = models.CharField(_("decision"), max_length=10, default="allow")
     risk_reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    # Per reason: its weight and the evidence behind it (which signal matched, counts).
+    risk_details = models.JSONField(_("evidence"), default=dict, blank=True)
+    # When the friend clicked the referral link (attribution by click): click-to-order time.
+    clicked_at = models.DateTimeField(_("clicked"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     qualified_at = models.DateTimeField(_("qualified"), null=True, blank=True)
 

@@ -14,7 +14,11 @@ from sarafan.campaigns.models import Campaign, CampaignStatus
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, default_campaign
 from sarafan.core.codes import normalize_code
 from sarafan.core.hashing import keyed_hash
-from sarafan.fraud.checks import Risk, assess
+from sarafan.fraud import risk as scoring
+from sarafan.fraud.config import fraud_settings
+from sarafan.fraud.risk import Risk
+from sarafan.fraud.services import Subject, assess
+from sarafan.fraud.signals import Identity, normalize_email
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
@@ -44,10 +48,12 @@ class Evidence:
     campaign: Campaign | None
     at: datetime
     terms: CampaignTerms | None = None
+    click: Click | None = None
 
 
 def email_hash(email: str) -> str:
-    return keyed_hash(email.strip().lower(), purpose="email")
+    """The invite key of an address: its canonical mailbox (Gmail dots, +tags removed)."""
+    return keyed_hash(normalize_email(email), purpose="email")
 
 
 def is_running(campaign: Campaign, at: datetime) -> bool:
@@ -63,6 +69,7 @@ def _find_evidence(
 ) -> Evidence | None:
     scope = {"project": project, "livemode": livemode}
     now = timezone.now()
+    since = now - timedelta(days=MAX_WINDOW_DAYS)
     if code:
         link = (
             Link.objects.select_related("participant")
@@ -71,6 +78,17 @@ def _find_evidence(
         )
         if link is not None:
             terms = campaign_terms(link.campaign_id) if link.campaign_id else None
+            # The code names the referrer; the visitor's click on that link still tells how
+            # the friend arrived (a paid ad, a banned site) and when (click-to-order time).
+            click = (
+                Click.objects.filter(
+                    **scope, visitor_id=visitor_id, link=link, created_at__gte=since, is_bot=False
+                )
+                .order_by("-created_at")
+                .first()
+                if visitor_id
+                else None
+            )
             return Evidence(
                 link.participant,
                 AttributionSource.CODE,
@@ -79,12 +97,13 @@ def _find_evidence(
                 terms.campaign if terms else None,
                 now,
                 terms,
+                click=click,
             )
-    since = now - timedelta(days=MAX_WINDOW_DAYS)
     if visitor_id:
         click = (
             Click.objects.select_related("link__participant", "campaign")
-            .filter(**scope, visitor_id=visitor_id, created_at__gte=since)
+            # Bots' and crawlers' clicks are recorded but never attribute.
+            .filter(**scope, visitor_id=visitor_id, created_at__gte=since, is_bot=False)
             .order_by("-created_at")
             .first()
         )
@@ -96,6 +115,7 @@ def _find_evidence(
                 click.channel,
                 click.campaign,
                 click.created_at,
+                click=click,
             )
     if email:
         invite = (
@@ -120,6 +140,20 @@ def log(referral: Referral, kind: str, **data: object) -> None:
     ReferralEvent.objects.create(referral=referral, kind=kind, data=data)
 
 
+@dataclass(frozen=True)
+class EventContext:
+    """What the event being attributed carried, for the fraud checks."""
+
+    identity: Identity
+    signals: dict[str, str]
+    # Set for the customer's first paid order: click-to-order time is checked then.
+    ordered_at: datetime | None = None
+
+
+REASSESSED = (ReferralStatus.PENDING, ReferralStatus.REVIEW)
+STATUS_FOR = {scoring.BLOCK: ReferralStatus.REJECTED, scoring.REVIEW: ReferralStatus.REVIEW}
+
+
 def attribute(
     *,
     project: Project,
@@ -129,10 +163,13 @@ def attribute(
     code: str | None,
     visitor_id: str,
     was_customer: bool,
+    context: EventContext,
 ) -> Attribution:
     """Find or create the customer's referral, inside the caller's transaction.
 
     The caller has locked the customer's row (events for one customer run one at a time).
+    A referral still pending or in review is assessed again with each event's signals (a
+    card appears only with the order), and its decision only ever gets stricter.
     """
     existing = (
         Referral.objects.select_related("referrer")
@@ -141,6 +178,10 @@ def attribute(
     )
     if existing is not None:
         existing.referee = customer  # the row the caller locked: no second copy to join
+        if existing.status in REASSESSED or (
+            context.ordered_at is not None and existing.status == ReferralStatus.QUALIFIED
+        ):
+            _reassess(existing, context)
         return Attribution(existing)
     evidence = _find_evidence(
         project=project, livemode=livemode, code=code, visitor_id=visitor_id, email=customer.email
@@ -156,11 +197,22 @@ def attribute(
         return Attribution(None)
     if chosen.new_customers_only and was_customer:
         return Attribution(None, reasons=["existing_customer"])
-    risk = assess(referrer=evidence.referrer, referee=customer)
-    status = {
-        "block": ReferralStatus.REJECTED,
-        "review": ReferralStatus.REVIEW,
-    }.get(risk.decision, ReferralStatus.PENDING)
+    clicked_at = evidence.click.created_at if evidence.click is not None else None
+    risk = assess(
+        Subject(
+            project_id=project.pk,
+            livemode=livemode,
+            campaign=chosen,
+            referrer=evidence.referrer,
+            referee=customer,
+            identity=context.identity,
+            signals=context.signals,
+            click=evidence.click,
+            clicked_at=clicked_at,
+            ordered_at=context.ordered_at,
+        )
+    )
+    status = STATUS_FOR.get(risk.decision, ReferralStatus.PENDING)
     # The caller holds the customer's row lock, so no other event attributes this customer
     # meanwhile; the unique referee constraint stays as the last guard.
     referral = Referral.objects.create(
@@ -176,16 +228,65 @@ def attribute(
         risk_score=risk.score,
         risk_decision=risk.decision,
         risk_reasons=risk.reasons,
+        risk_details=risk.details,
+        clicked_at=clicked_at,
     )
     log(referral, "created", source=evidence.source, status=status, risk=risk.as_dict())
     terms = evidence.terms if evidence.terms and evidence.terms.campaign is chosen else None
     return Attribution(referral, created=True, risk=risk, terms=terms)
 
 
+def _reassess(referral: Referral, context: EventContext) -> None:
+    """Assess an open referral again with this event's signals; escalate, never relax."""
+    terms = campaign_terms(referral.campaign_id)
+    if terms is None:
+        return
+    fresh = assess(
+        Subject(
+            project_id=referral.project_id,
+            livemode=referral.livemode,
+            campaign=terms.campaign,
+            referrer=referral.referrer,
+            referee=referral.referee,
+            identity=context.identity,
+            signals=context.signals,
+            clicked_at=referral.clicked_at,
+            ordered_at=context.ordered_at,
+            referral_created_at=referral.created_at,
+        )
+    )
+    config = fraud_settings(terms.campaign)
+    old = Risk(
+        referral.risk_score, referral.risk_decision, referral.risk_reasons, referral.risk_details
+    )
+    merged, added = scoring.merge(old, fresh, review_at=config.review_at, block_at=config.block_at)
+    if not added:
+        return
+    referral.risk_score = merged.score
+    referral.risk_reasons = merged.reasons
+    referral.risk_details = merged.details
+    referral.risk_decision = merged.decision
+    fields = ["risk_score", "risk_reasons", "risk_details", "risk_decision"]
+    # Compared with the status, not the old decision: a case a moderator approved keeps its
+    # `review` decision, and new evidence puts it back in the queue.
+    status = STATUS_FOR.get(merged.decision)
+    if status is not None and status != referral.status:
+        from sarafan.fraud.moderation import hold_or_reject
+
+        hold_or_reject(referral, status, reasons=added)
+    referral.save(update_fields=fields)
+    log(referral, "reassessed", added=added, risk=merged.as_dict())
+
+
 def qualify(referral: Referral) -> None:
-    """The referee's first paid order makes a pending referral qualified."""
-    if referral.status == ReferralStatus.PENDING:
-        referral.status = ReferralStatus.QUALIFIED
+    """The referee's first paid order makes a pending referral qualified.
+
+    A referral in review is marked qualified too (qualified_at) but stays in review until a
+    moderator approves it.
+    """
+    if referral.status in REASSESSED and referral.qualified_at is None:
+        if referral.status == ReferralStatus.PENDING:
+            referral.status = ReferralStatus.QUALIFIED
         referral.qualified_at = timezone.now()
         referral.save(update_fields=["status", "qualified_at"])
         log(referral, "qualified")

@@ -69,7 +69,13 @@ def _move(
         reward.save(update_fields=["status", "updated_at"])
 
 
-def _month_start(now: datetime) -> datetime:
+def move(reward: Reward, to_status: str, *, actor: str = "system", note: str = "") -> None:
+    """One checked status change of a locked reward, logged (for moderation)."""
+    _move(reward, to_status, actor=actor, notes=(note,))
+
+
+def month_start(now: datetime) -> datetime:
+    """The start of `now`'s calendar month in the installation's time zone (monthly limits)."""
     local = timezone.localtime(now)
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -85,7 +91,7 @@ WHERE project_id = %s AND livemode = %s AND campaign_id = %s AND recipient_id = 
 def _month_of(campaign: Campaign, recipient: Participant) -> tuple[int, Decimal]:
     """How many rewards (and how much) the recipient got from the campaign this month."""
     params: list[Any] = [campaign.project_id, campaign.livemode, campaign.pk, recipient.pk]
-    params += [*COUNTED, _month_start(timezone.now())]
+    params += [*COUNTED, month_start(timezone.now())]
     with connection.cursor() as cursor:
         cursor.execute(_MONTH, params)
         count, total = cursor.fetchone()
@@ -164,14 +170,14 @@ WHERE id = %s AND (budget IS NULL OR budget >= spent + %s)
 """
 
 
-def _reserve(campaign: Campaign, amount: Decimal, count: int) -> bool:
+def reserve(campaign_id: int, amount: Decimal, count: int) -> bool:
     """Add to the campaign's counters unless that crosses its budget or max rewards.
 
     One conditional UPDATE: the campaign row is locked from here to commit only, so it is
     the caller's last write but one.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_RESERVE, [amount, count, campaign.pk, amount, count])
+        cursor.execute(_RESERVE, [amount, count, campaign_id, amount, count])
         return cursor.rowcount == 1
 
 
@@ -226,7 +232,7 @@ def grant_rewards(
             reasons.append(reason)
             continue
         if exact:
-            _reserve(campaign, grant.amount, 1)
+            reserve(campaign.pk, grant.amount, 1)
             campaign.spent += grant.amount
             campaign.rewards_count += 1
         available_at = max(occurred_at, timezone.now() - timedelta(seconds=1)) + timedelta(
@@ -256,7 +262,7 @@ def grant_rewards(
         _create(reward, path, notes, brand=brand)
         rewards.append(reward)
     total = sum((reward.amount for reward in rewards), Decimal(0))
-    if rewards and not exact and not _reserve(campaign, total, len(rewards)):
+    if rewards and not exact and not reserve(campaign.pk, total, len(rewards)):
         raise BudgetContended
     return rewards, reasons
 

@@ -42,6 +42,8 @@ class Event(Scoped):
     amount = MoneyField(_("amount"), null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, default=DEFAULT_CURRENCY)
     payload = models.JSONField(_("payload"), default=dict)
+    # Identity signals the event carried, as keyed hashes by kind (never in clear).
+    signals = models.JSONField(_("signals"), default=dict, blank=True)
     response = models.JSONField(default=dict)
     occurred_at = models.DateTimeField(_("occurred"))
     created_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)

@@ -17,11 +17,15 @@ from sarafan.campaigns.models import Campaign, Recipient, RewardRule
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.money import money_str
+from sarafan.fraud.scan import check_refund_rate
+from sarafan.fraud.services import record_signals, risk_out
+from sarafan.fraud.signals import Identity
 from sarafan.participants.models import Participant
 from sarafan.participants.services import upsert_participant
 from sarafan.projects.models import Project
 from sarafan.referrals import services as referrals
 from sarafan.referrals.models import Referral, ReferralStatus
+from sarafan.referrals.services import EventContext
 from sarafan.rewards import rules as arithmetic
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.services import BudgetContended, Grant, cancel_reward, grant_rewards
@@ -68,6 +72,7 @@ def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> 
         consent=customer.consent,
         # Locking the customer serializes their events, so "first order" is decided once.
         lock=True,
+        record_contacts=False,  # _context records them with the event's other signals
     )
     return participant
 
@@ -189,13 +194,12 @@ def referral_summary(referral: Referral | None) -> dict[str, Any] | None:
 
 
 def _fraud(referral: Referral | None, extra_reasons: list[str]) -> dict[str, Any]:
+    """API.md's `fraud` object: the referral's risk plus why rewards were not created."""
     reasons = list(referral.risk_reasons) if referral is not None else []
     reasons += [reason for reason in extra_reasons if reason not in reasons]
-    return {
-        "score": round(referral.risk_score, 4) if referral is not None else 0.0,
-        "decision": referral.risk_decision if referral is not None else "allow",
-        "reasons": reasons,
-    }
+    if referral is None:
+        return risk_out(0.0, "allow", reasons, {})
+    return risk_out(referral.risk_score, referral.risk_decision, reasons, referral.risk_details)
 
 
 def _finish(
@@ -243,6 +247,31 @@ _PAYLOAD_EXCLUDE: Any = {
 }
 
 
+def _context(
+    project: Project,
+    livemode: bool,
+    data: EventIn,
+    customer: Participant,
+    *,
+    ordered_at: datetime | None = None,
+) -> EventContext:
+    """The event's identity signals, remembered for the customer, for the fraud checks."""
+    context = data.context
+    identity = Identity(
+        email=customer.email or None,
+        phone=customer.phone or None,
+        device_id=context.device_id,
+        visitor_id=context.visitor_id,
+        card_fingerprint=context.card_fingerprint,
+        ip=context.ip,
+        user_agent=context.user_agent,
+    )
+    signals = record_signals(
+        project_id=project.pk, livemode=livemode, participant=customer, identity=identity
+    )
+    return EventContext(identity=identity, signals=signals, ordered_at=ordered_at)
+
+
 def _new_event(
     project: Project, livemode: bool, data: EventIn, occurred_at: datetime, **fields: Any
 ) -> Event:
@@ -262,6 +291,7 @@ def _attribute(
     data: EventIn,
     customer: Participant,
     campaign: Campaign | None,
+    context: EventContext,
 ) -> referrals.Attribution:
     return referrals.attribute(
         project=project,
@@ -271,6 +301,7 @@ def _attribute(
         code=data.referral_code,
         visitor_id=data.context.visitor_id or "",
         was_customer=customer.paid_orders > 0,
+        context=context,
     )
 
 
@@ -281,8 +312,11 @@ def _signup(
     campaign = _campaign(project, livemode, data.campaign)
     with transaction.atomic():
         customer = _customer(project, livemode, data.customer)
-        attribution = _attribute(project, livemode, data, customer, campaign)
-        event = _new_event(project, livemode, data, occurred_at, participant=customer)
+        context = _context(project, livemode, data, customer)
+        attribution = _attribute(project, livemode, data, customer, campaign, context)
+        event = _new_event(
+            project, livemode, data, occurred_at, participant=customer, signals=context.signals
+        )
         rewards, reasons = _apply_rules(
             project=project,
             referral=attribution.referral,
@@ -339,7 +373,11 @@ def _record_order(
         previous = _previous_answer(project, livemode, order_in.id)
         if previous is not None:
             return 200, previous
-        attribution = _attribute(project, livemode, data, customer, campaign)
+        paid_first = order_in.status == "paid" and customer.paid_orders == 0
+        context = _context(
+            project, livemode, data, customer, ordered_at=occurred_at if paid_first else None
+        )
+        attribution = _attribute(project, livemode, data, customer, campaign, context)
         referral = attribution.referral
         event = _new_event(
             project,
@@ -347,6 +385,7 @@ def _record_order(
             data,
             occurred_at,
             participant=customer,
+            signals=context.signals,
             order_id=order_in.id,
             amount=order_in.amount,
             currency=order_in.currency,
@@ -420,7 +459,9 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
     with transaction.atomic():
         order = (
             Order.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("participant", "referral__referrer", "referral__referee")
+            .select_related(
+                "participant", "referral__referrer", "referral__referee", "referral__campaign"
+            )
             .filter(project=project, livemode=livemode, order_id=data.order.id)
             .first()
         )
@@ -467,6 +508,8 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
             )
             reward.refresh_from_db(fields=["status"])
             cancelled.append(reward)
+        if order.referral is not None:
+            check_refund_rate(order.referral)
         response = _finish(
             event,
             referral=order.referral,

@@ -1,0 +1,824 @@
+"""Console pages of the anti-fraud: decisions, alerts, block list, stop-rules, flagged signals.
+
+The moderation queue and the case page are the referral's pages (referrals/admin.py); what
+they share with these pages is here: the project and mode the moderator works in, the
+moderation permission and the wording of the services' refusals. Every change goes through
+fraud.moderation or is validated by fraud.services, as the API's does.
+"""
+
+from copy import copy
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, ngettext_lazy, pgettext_lazy
+from unfold.admin import ModelAdmin
+from unfold.forms import ActionForm
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown, shown_choice
+from sarafan.core.errors import InvalidRequest, SarafanError
+from sarafan.projects.models import Project
+
+from . import moderation
+from .models import (
+    Alert,
+    BlockKind,
+    BlockRule,
+    Decision,
+    DecisionAction,
+    FlaggedSignal,
+    SignalKind,
+    StopAction,
+    StopRule,
+    StopRuleKind,
+)
+from .services import check_block_value
+
+# --- the project and mode the moderator works in ---------------------------------------------
+
+MODE_PARAM, PROJECT_PARAM = "mode", "project"
+LIVE, TEST = "live", "test"
+_SESSION_MODE, _SESSION_PROJECT = "console_mode", "console_project"
+
+
+@dataclass(frozen=True)
+class Scope:
+    project: Project | None
+    livemode: bool
+
+    @property
+    def mode(self) -> str:
+        return LIVE if self.livemode else TEST
+
+    def query(self, livemode: bool | None = None, project: Project | None = None) -> str:
+        """The query string that selects this scope (or another mode or project of it)."""
+        chosen = project or self.project
+        mode = self.mode if livemode is None else (LIVE if livemode else TEST)
+        return f"{MODE_PARAM}={mode}" + (f"&{PROJECT_PARAM}={chosen.pk}" if chosen else "")
+
+
+def current_scope(request: HttpRequest, params: Any = None) -> Scope:
+    """The queue's project and mode: as asked in the query, else as last chosen, else the
+    live mode of the first project. A choice is remembered for the other console pages."""
+    if params is None or params is request.GET:
+        # Filters, the queryset and the page all ask: one answer per request.
+        cached: Scope | None = request.__dict__.get("_console_scope")
+        if cached is None:
+            cached = request.__dict__["_console_scope"] = _scope(request, request.GET)
+        return cached
+    return _scope(request, params)
+
+
+def _scope(request: HttpRequest, params: Any) -> Scope:
+    session = request.session
+    mode = params.get(MODE_PARAM)
+    if mode in (LIVE, TEST):
+        session[_SESSION_MODE] = mode
+    else:
+        mode = session.get(_SESSION_MODE, LIVE)
+    asked = str(params.get(PROJECT_PARAM, ""))
+    project = Project.objects.filter(pk=int(asked)).first() if asked.isdigit() else None
+    if project is not None:
+        session[_SESSION_PROJECT] = project.pk
+    else:
+        remembered = session.get(_SESSION_PROJECT)
+        if remembered is not None:
+            project = Project.objects.filter(pk=remembered).first()
+        if project is None:
+            project = Project.objects.order_by("pk").first()
+    return Scope(project=project, livemode=mode == LIVE)
+
+
+# --- moderation: who may, and what a refusal says ------------------------------------------
+
+MODERATE = "fraud.add_decision"
+REVERSE = "fraud.change_decision"
+ACKNOWLEDGE = "fraud.change_alert"
+
+
+def may_moderate(request: HttpRequest) -> bool:
+    return request.user.has_perm(MODERATE)
+
+
+def actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+# The services' refusals by code, in the reader's language; others keep the service's text.
+REFUSALS = {
+    "not_in_review": _("This case is not in review any more: it was decided already."),
+    "already_reversed": _("This decision was already reversed."),
+    "already_paid_out": _("A reward of this case is already paid out; cancel it instead."),
+    "budget_exhausted": _("The campaign's budget no longer covers this reward."),
+    "invalid_decision": _("Choose to approve or to reject."),
+}
+
+
+def refusal(exc: SarafanError) -> str:
+    return str(REFUSALS.get(exc.code, exc.message))
+
+
+def local_time(moment: datetime) -> str:
+    return str(formats.localize(timezone.localtime(moment)))
+
+
+def back(request: HttpRequest, default: str) -> HttpResponseRedirect:
+    """Redirect to the form's `next` when it is a page of this site, else to `default`."""
+    wanted = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(wanted if wanted and safe else default)
+
+
+def post_only(request: HttpRequest) -> HttpResponse | None:
+    return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
+
+
+def posted_object(model_admin: Any, request: HttpRequest, object_id: str, *, allowed: bool) -> Any:
+    """The object a POST-only per-object console action works on, or the answer refusing it
+    (an HttpResponse: wrong method, or the object is gone); PermissionDenied if not allowed."""
+    refused = post_only(request)
+    if refused:
+        return refused
+    if not allowed:
+        raise PermissionDenied
+    found = model_admin.get_object(request, unquote(object_id))
+    if found is None:
+        return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
+    return found
+
+
+class ReasonForm(forms.Form):
+    """The optional "why" of a moderator's decision."""
+
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        label="",
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": _("Reason (optional)")}),
+    )
+
+
+class ReasonActionForm(ActionForm):
+    """The list's action bar with a reason that bulk decisions record."""
+
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        label="",
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": _("Reason (optional)"),
+                "class": "bg-white/20 font-medium px-2 py-1 rounded-default text-white "
+                "placeholder-white/70 lg:w-72",
+            }
+        ),
+    )
+
+
+def action_reason(request: HttpRequest) -> str:
+    return request.POST.get("reason", "").strip()[:500]
+
+
+@dataclass
+class ObjectAction:
+    """A POST form shown beside an object: a title, an optional reason and its buttons."""
+
+    key: str
+    title: Any
+    url: str
+    next: str
+    buttons: list[tuple[str, Any, str]]  # (value of `decision`, label, variant)
+    description: Any = ""
+    reason: ReasonForm | None = None
+
+
+def label(text: Any, variant: str = "") -> str:
+    """A coloured label as Unfold draws them (danger, success, warning or plain)."""
+    return format_html(
+        '<span class="inline-block font-semibold h-6 leading-6 px-2 rounded-default '
+        'text-[11px] uppercase whitespace-nowrap {}">{}</span>',
+        {
+            "danger": "bg-red-100 text-red-700 dark:bg-red-500/20 dark:text-red-400",
+            "success": "bg-green-100 text-green-700 dark:bg-green-500/20 dark:text-green-400",
+            "warning": "bg-orange-100 text-orange-700 dark:bg-orange-500/20 dark:text-orange-400",
+        }.get(variant, "bg-base-500/8 text-base-700 dark:bg-base-500/20 dark:text-base-200"),
+        text,
+    )
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+class ReversedFilter(admin.SimpleListFilter):
+    title = _("reversed")
+    parameter_name = "reversed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("no", _("in force")), ("yes", _("reversed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(reversed_at__isnull=self.value() == "no")
+        return queryset
+
+
+def decision_label(decision: Decision) -> str:
+    variant = "success" if decision.action == DecisionAction.APPROVE else "danger"
+    return label(decision.get_action_display(), variant)
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    """Who decided what on which case and why; a decision is reversed here, never edited."""
+
+    list_display = (
+        public_id,
+        shown("referral", _("referral")),
+        shown("reward", _("reward")),
+        "decision",
+        "actor",
+        "reason",
+        "created_at",
+        "reversal",
+        "livemode",
+        "project",
+    )
+    list_filter = ("action", ReversedFilter, "livemode", "project")
+    list_select_related = ("referral", "reward", "project")
+    search_fields = ("public_id", "referral__public_id", "reward__public_id", "actor", "reason")
+    fields = (
+        "project",
+        "livemode",
+        public_id,
+        shown("referral", _("referral")),
+        shown("reward", _("reward")),
+        "decision",
+        "actor",
+        "reason",
+        "created_at",
+        "reversed_at",
+        "reversed_by",
+    )
+    readonly_fields = fields
+    actions = ("reverse_selected",)
+    action_form = ReasonActionForm
+    change_form_outer_after_template = "fraud/object_actions.html"
+
+    @admin.display(description=pgettext_lazy("moderation", "decision"), ordering="action")
+    def decision(self, decision: Decision) -> str:
+        return decision_label(decision)
+
+    @admin.display(description=_("reversed"), ordering="reversed_at")
+    def reversal(self, decision: Decision) -> str:
+        if decision.reversed_at is None:
+            return "—"
+        return str(
+            _("%(when)s by %(who)s")
+            % {"when": local_time(decision.reversed_at), "who": decision.reversed_by}
+        )
+
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVERSE)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.reverse_view)
+        return [
+            path("<path:object_id>/reverse/", view, name="fraud_decision_reverse"),
+            *super().get_urls(),
+        ]
+
+    def reverse_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        decision = posted_object(
+            self, request, object_id, allowed=self.has_reverse_permission(request)
+        )
+        if isinstance(decision, HttpResponse):
+            return decision
+        reverse_decision(request, decision, action_reason(request))
+        return back(request, reverse("admin:fraud_decision_change", args=[decision.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        decision = self.get_object(request, unquote(object_id))
+        if (
+            decision is not None
+            and decision.reversed_at is None
+            and self.has_reverse_permission(request)
+        ):
+            here = reverse("admin:fraud_decision_change", args=[decision.pk])
+            extra_context = {
+                **(extra_context or {}),
+                "object_actions": [reverse_action(decision, here)],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Reverse selected decisions"), permissions=["reverse"])
+    def reverse_selected(self, request: HttpRequest, queryset: QuerySet[Decision]) -> None:
+        done = sum(
+            reverse_decision(request, d, action_reason(request), quiet=True)
+            for d in queryset.order_by("id")
+        )
+        if done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d decision reversed; its case is back in review.",
+                    "%(count)d decisions reversed; their cases are back in review.",
+                    done,
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+
+def reverse_action(decision: Decision, here: str) -> ObjectAction:
+    return ObjectAction(
+        key=f"reverse-{decision.public_id}",
+        title=_("Reverse the decision"),
+        description=_(
+            "The case goes back to the moderation queue; possible while none of its "
+            "rewards is paid out."
+        ),
+        url=reverse("admin:fraud_decision_reverse", args=[decision.pk]),
+        next=here,
+        buttons=[("reverse", _("Reverse"), "danger")],
+        reason=ReasonForm(),
+    )
+
+
+def reverse_decision(
+    request: HttpRequest, decision: Decision, reason: str, *, quiet: bool = False
+) -> bool:
+    """Reverse through moderation.reverse; a refusal becomes an error message."""
+    try:
+        moderation.reverse(decision=decision, actor=actor(request), reason=reason)
+    except SarafanError as exc:
+        messages.error(request, f"{decision.public_id}: {refusal(exc)}")
+        return False
+    if not quiet:
+        messages.success(
+            request,
+            _("Decision %(decision)s reversed; the case is back in review.")
+            % {"decision": decision.public_id},
+        )
+    return True
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+ALERT_KINDS = {
+    "fraud.review_required": _("cases held for review"),
+    "fraud.anomaly": _("anomaly"),
+    "campaign.paused": _("campaign paused"),
+}
+
+
+class AcknowledgedFilter(admin.SimpleListFilter):
+    title = _("acknowledged")
+    parameter_name = "acknowledged"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("no", _("new")), ("yes", _("acknowledged"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(acknowledged_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    """Notices raised by stop-rules, newest first; acknowledging one keeps it in the list."""
+
+    list_display = (
+        "created_at",
+        "message",
+        "kind_label",
+        shown("campaign", _("campaign")),
+        "state",
+        "livemode",
+        "project",
+    )
+    list_filter = (AcknowledgedFilter, "kind", "livemode", "project")
+    list_select_related = ("campaign", "project")
+    search_fields = ("public_id", "message", "subject")
+    fields = (
+        "project",
+        "livemode",
+        public_id,
+        "created_at",
+        "kind_label",
+        "message",
+        shown("campaign", _("campaign")),
+        shown("rule", _("stop-rule")),
+        "subject",
+        shown("data", _("details")),
+        "acknowledged_at",
+        "acknowledged_by",
+    )
+    readonly_fields = fields
+    actions = ("acknowledge_selected",)
+    change_form_outer_after_template = "fraud/object_actions.html"
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_label(self, alert: Alert) -> str:
+        return str(ALERT_KINDS.get(alert.kind, alert.kind))
+
+    @admin.display(description=_("acknowledged"), ordering="acknowledged_at")
+    def state(self, alert: Alert) -> str:
+        if alert.acknowledged_at is None:
+            return label(_("new"), "warning")
+        return alert.acknowledged_by or "✓"
+
+    def has_acknowledge_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(ACKNOWLEDGE)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.acknowledge_view)
+        return [
+            path("<path:object_id>/acknowledge/", view, name="fraud_alert_acknowledge"),
+            *super().get_urls(),
+        ]
+
+    def acknowledge_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        alert = posted_object(
+            self, request, object_id, allowed=self.has_acknowledge_permission(request)
+        )
+        if isinstance(alert, HttpResponse):
+            return alert
+        moderation.acknowledge(alert, actor=actor(request))
+        self.message_user(request, _("Alert acknowledged."), messages.SUCCESS)
+        return back(request, reverse("admin:fraud_alert_changelist"))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        alert = self.get_object(request, unquote(object_id))
+        if (
+            alert is not None
+            and alert.acknowledged_at is None
+            and self.has_acknowledge_permission(request)
+        ):
+            action = ObjectAction(
+                key="acknowledge",
+                title=_("Acknowledge the alert"),
+                url=reverse("admin:fraud_alert_acknowledge", args=[alert.pk]),
+                next=reverse("admin:fraud_alert_changelist"),
+                buttons=[("acknowledge", _("Acknowledge"), "primary")],
+            )
+            extra_context = {**(extra_context or {}), "object_actions": [action]}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Acknowledge selected alerts"), permissions=["acknowledge"])
+    def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        alerts = list(queryset.filter(acknowledged_at__isnull=True))
+        for alert in alerts:
+            moderation.acknowledge(alert, actor=actor(request))
+        self.message_user(
+            request,
+            ngettext("%(count)d alert acknowledged.", "%(count)d alerts acknowledged.", len(alerts))
+            % {"count": len(alerts)},
+            messages.SUCCESS,
+        )
+
+
+# --- block list -----------------------------------------------------------------------------
+
+BLOCK_EXAMPLES = {
+    BlockKind.IP_RANGE: _("“%(value)s” is not an IP address or range such as 203.0.113.0/24."),
+    BlockKind.EMAIL_DOMAIN: _("“%(value)s” is not a domain name such as spam.example."),
+    BlockKind.EMAIL_PATTERN: _(
+        "“%(value)s” is not an e-mail pattern such as *@spam.example or bot*@*."
+    ),
+}
+
+
+class BlockRuleForm(forms.ModelForm):
+    class Meta:
+        model = BlockRule
+        fields = ("project", "livemode", "kind", "value", "note")
+        help_texts = {
+            "value": _(
+                "An IP address or range (203.0.113.0/24), a domain (spam.example) or an "
+                "e-mail pattern (*@spam.example, bot*@*)."
+            )
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        kind, value = data.get("kind"), data.get("value")
+        if kind and value:
+            try:
+                data["value"] = check_block_value(kind, value)
+            except InvalidRequest as exc:
+                example = BLOCK_EXAMPLES.get(kind)
+                text = str(example % {"value": value.strip()}) if example else refusal(exc)
+                self.add_error("value", text)
+        return data
+
+
+@admin.register(BlockRule)
+class BlockRuleAdmin(ModelAdmin):
+    """Referees whose e-mail or IP address matches an entry are blocked (risk reason
+    `blocklisted`); values are checked and normalized by fraud.services.check_block_value."""
+
+    form = BlockRuleForm
+    list_display = ("entry", "value", "note", "created_by", "created_at", "livemode", "project")
+    list_display_links = ("entry", "value")
+    list_filter = ("kind", "livemode", "project")
+    list_select_related = ("project",)
+    search_fields = ("value", "note")
+    show_full_result_count = False
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def entry(self, rule: BlockRule) -> str:
+        return str(rule.get_kind_display())
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # An entry is removed and added again rather than changed: only its note changes.
+        if obj is not None:
+            return ("project", "livemode", "kind", "value", "created_by", "created_at")
+        return ()
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        scope = current_scope(request, {})
+        return {
+            "project": scope.project.pk if scope.project else None,
+            "livemode": scope.livemode,
+            **super().get_changeform_initial_data(request),
+        }
+
+    def save_model(self, request: HttpRequest, obj: BlockRule, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = actor(request)
+        super().save_model(request, obj, form, change)
+
+
+# --- stop-rules -----------------------------------------------------------------------------
+
+# What a rule's threshold counts, by kind: how the list shows it and what the form says.
+COUNTED: dict[str, Any] = {
+    StopRuleKind.VELOCITY_IP: ngettext_lazy("%(value)s customer", "%(value)s customers", "n"),
+    StopRuleKind.VELOCITY_DEVICE: ngettext_lazy("%(value)s customer", "%(value)s customers", "n"),
+    StopRuleKind.VELOCITY_REFERRER: ngettext_lazy("%(value)s referral", "%(value)s referrals", "n"),
+    StopRuleKind.FAST_CONVERSION: ngettext_lazy("%(value)s second", "%(value)s seconds", "n"),
+}
+TIMES: dict[str, Any] = {
+    StopRuleKind.CONVERSION_SPIKE: _("%(value)s × the campaign's conversion"),
+    StopRuleKind.BUDGET_BURN: _("%(value)s × the planned spend"),
+}
+THRESHOLD_HELP: dict[str, Any] = {
+    StopRuleKind.VELOCITY_IP: _(
+        "More customers than this seen with one IP address within the window."
+    ),
+    StopRuleKind.VELOCITY_DEVICE: _(
+        "More customers than this seen with one device within the window."
+    ),
+    StopRuleKind.VELOCITY_REFERRER: _(
+        "More referred signups and orders than this by one referrer within the window."
+    ),
+    StopRuleKind.FAST_CONVERSION: _("An order fewer seconds than this after the click."),
+    StopRuleKind.CONVERSION_SPIKE: _("A referrer's conversion this many times the campaign's."),
+    StopRuleKind.BUDGET_BURN: _("Spending this many times faster than the budget plans."),
+}
+
+
+def threshold_text(rule: StopRule) -> str:
+    value = rule.threshold.normalize()
+    shown_value = formats.localize(value)
+    if rule.kind in COUNTED:
+        return str(COUNTED[rule.kind] % {"n": int(value), "value": shown_value})
+    if rule.kind in TIMES:
+        return str(TIMES[rule.kind] % {"value": shown_value})
+    return str(shown_value)
+
+
+MAX_WINDOW = 90 * 24 * 60  # as the API allows
+
+
+class StopRuleForm(forms.ModelForm):
+    actions = forms.MultipleChoiceField(
+        label=_("actions"),
+        choices=StopAction.choices,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+    )
+    threshold = forms.DecimalField(
+        label=_("threshold"),
+        min_value=Decimal("0.01"),
+        max_digits=12,
+        decimal_places=2,
+        help_text=_(
+            "Customers per IP address or device, referrals per referrer, seconds from click "
+            "to order, or times the campaign's conversion or the planned spend."
+        ),
+    )
+    window_minutes = forms.IntegerField(
+        label=_("window, minutes"), min_value=1, max_value=MAX_WINDOW
+    )
+
+    class Meta:
+        model = StopRule
+        fields = (
+            "project",
+            "livemode",
+            "campaign",
+            "kind",
+            "threshold",
+            "window_minutes",
+            "actions",
+            "enabled",
+        )
+        help_texts = {"campaign": _("Empty: the rule watches every campaign of the project.")}
+
+    def clean_actions(self) -> list[str]:
+        return sorted(set(self.cleaned_data["actions"]))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        campaign = data.get("campaign")
+        project = data.get("project", self.instance.project if self.instance.pk else None)
+        livemode = data.get("livemode", self.instance.livemode)
+        if (
+            campaign is not None
+            and project is not None
+            and (campaign.project_id, campaign.livemode) != (project.pk, livemode)
+        ):
+            self.add_error(
+                "campaign", _("Choose a campaign of the same project and mode as the rule.")
+            )
+        return data
+
+
+@admin.register(StopRule)
+class StopRuleAdmin(ModelAdmin):
+    """Anomaly thresholds and what crossing them does (hold for review, pause, alert).
+
+    Every project starts with the default rules for all campaigns; they are tuned or
+    switched off here, and a campaign may get rules of its own.
+    """
+
+    form = StopRuleForm
+    list_display = (
+        "rule",
+        "scope",
+        "limit",
+        "window",
+        "what_it_does",
+        "enabled",
+        "last_triggered_at",
+        "livemode",
+        "project",
+    )
+    list_filter = ("kind", "enabled", "livemode", "project")
+    list_select_related = ("campaign", "project")
+    search_fields = ("public_id", "campaign__name")
+    show_full_result_count = False
+
+    @admin.display(description=_("rule"), ordering="kind")
+    def rule(self, rule: StopRule) -> str:
+        return str(rule.get_kind_display())
+
+    @admin.display(description=_("campaign"), ordering="campaign__name")
+    def scope(self, rule: StopRule) -> str:
+        if rule.campaign is None:
+            return str(_("every campaign"))
+        url = reverse("admin:campaigns_campaign_change", args=[rule.campaign.pk])
+        return format_html('<a href="{}" class="{}">{}</a>', url, LINK_CLASSES, rule.campaign)
+
+    @admin.display(description=_("threshold"), ordering="threshold")
+    def limit(self, rule: StopRule) -> str:
+        return threshold_text(rule)
+
+    @admin.display(description=_("window"), ordering="window_minutes")
+    def window(self, rule: StopRule) -> str:
+        minutes = rule.window_minutes
+        if minutes % (24 * 60) == 0:
+            days = minutes // (24 * 60)
+            return ngettext("%(n)d day", "%(n)d days", days) % {"n": days}
+        if minutes % 60 == 0:
+            hours = minutes // 60
+            return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
+        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+
+    @admin.display(description=_("actions"))
+    def what_it_does(self, rule: StopRule) -> str:
+        labels = dict(StopAction.choices)
+        return ", ".join(str(labels.get(code, code)) for code in rule.actions) or "—"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # What a rule watches is fixed; its threshold, window, actions and switch are not.
+        if obj is not None:
+            return ("project", "livemode", "campaign", "kind", "last_triggered_at", "created_at")
+        return ()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        sets: list[tuple[Any, dict[str, Any]]] = [
+            (None, {"fields": ("project", "livemode", "campaign", "kind")}),
+            (
+                _("Threshold and actions"),
+                {"fields": ("threshold", "window_minutes", "actions", "enabled")},
+            ),
+        ]
+        if obj is not None:
+            sets.append((_("History"), {"fields": ("last_triggered_at", "created_at")}))
+        return sets
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and obj.kind in THRESHOLD_HELP:
+            # A copy: base_fields are shared by every form of this class.
+            threshold = form.base_fields["threshold"]
+            form.base_fields = {**form.base_fields, "threshold": copy(threshold)}
+            form.base_fields["threshold"].help_text = THRESHOLD_HELP[obj.kind]
+        return form
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        scope = current_scope(request, {})
+        return {
+            "project": scope.project.pk if scope.project else None,
+            "livemode": scope.livemode,
+            "actions": [StopAction.HOLD, StopAction.ALERT],
+            **super().get_changeform_initial_data(request),
+        }
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The rules for every campaign are the project's defaults: switch them off instead.
+        if obj is not None and obj.campaign_id is None:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(
+        self, request: HttpRequest, action_location: Any = ActionLocation.CHANGE_LIST
+    ) -> Any:
+        # Deleting in bulk would take the defaults too; a campaign's rule goes from its page.
+        actions = super().get_actions(request, action_location=action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+# --- flagged signals ------------------------------------------------------------------------
+
+
+@admin.register(FlaggedSignal)
+class FlaggedSignalAdmin(ReadOnlyAdmin):
+    """Signals of participants marked as fraudsters: a later referee sharing one is flagged.
+    Only keyed hashes are kept, so the list shows their first characters."""
+
+    list_display = (
+        shown_choice("kind", _("signal"), SignalKind),
+        "fingerprint",
+        shown("participant", _("flagged because of")),
+        "reason",
+        "created_by",
+        "created_at",
+        "livemode",
+        "project",
+    )
+    list_filter = ("kind", "livemode", "project")
+    list_select_related = ("participant", "project")
+    search_fields = ("participant__external_id", "reason", "^value_hash")
+    fields = (
+        "project",
+        "livemode",
+        shown_choice("kind", _("signal"), SignalKind),
+        "fingerprint",
+        shown("participant", _("flagged because of")),
+        "reason",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("hash"))
+    def fingerprint(self, signal: FlaggedSignal) -> str:
+        return format_html("<code>{}…</code>", signal.value_hash[:10])
