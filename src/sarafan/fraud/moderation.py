@@ -388,6 +388,8 @@ def mark_fraudster(*, participant: Participant, actor: str, reason: str = "") ->
     rejected = 0
     for referral in open_cases:
         locked = _locked_case(referral)
+        if locked.status == ReferralStatus.REJECTED:
+            continue  # rejected meanwhile (a moderator, a parallel event): decided once
         locked.status = ReferralStatus.REJECTED
         locked.save(update_fields=["status"])
         _reject_rewards(locked, f"fraudster: {reason}" if reason else "fraudster", actor)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
 from sarafan.participants.models import Participant
@@ -14,6 +15,7 @@ from sarafan.rewards.models import Reward
 
 from .models import Alert, Decision, Fingerprint, FlaggedSignal, SignalKind
 from .moderation import PAID_OUT
+from .services import IP_WINDOW
 
 
 @dataclass
@@ -46,7 +48,13 @@ def evidence_rows(referral: Referral) -> list[SignalRow]:
         ).values_list("value_hash", flat=True)
     )
     by_side: dict[int, set[str]] = {referral.referrer_id: set(), referral.referee_id: set()}
+    # As the score counts them: addresses shared only if both used them lately.
+    recent = timezone.now() - IP_WINDOW
     for fingerprint in prints:
+        if fingerprint.kind in (SignalKind.IP, SignalKind.IP_NET) and (
+            fingerprint.last_seen_at < recent
+        ):
+            continue
         by_side[fingerprint.participant_id].add(fingerprint.value_hash)
     common = by_side[referral.referrer_id] & by_side[referral.referee_id]
     rows: list[SignalRow] = []
