@@ -225,6 +225,12 @@ SARAFAN_ROLLUP_LOOKBACK_DAYS = int(os.environ.get("SARAFAN_ROLLUP_LOOKBACK_DAYS"
 # Phone numbers without a country code are read as numbers of this region (anti-fraud).
 SARAFAN_PHONE_REGION = os.environ.get("SARAFAN_PHONE_REGION", "RU").upper()
 SARAFAN_FRAUD_RULES_CACHE_SECONDS = float(os.environ.get("SARAFAN_FRAUD_RULES_CACHE_SECONDS", "5"))
+# Fernet keys (comma-separated) that encrypt codes, PINs and personal data at rest. The
+# first encrypts, all decrypt: to rotate, put a new key first. Empty: one key is derived
+# from SECRET_KEY (core/crypto.py), which is fine until SECRET_KEY changes.
+SARAFAN_ENCRYPTION_KEYS = tuple(
+    key.strip() for key in os.environ.get("SARAFAN_ENCRYPTION_KEYS", "").split(",") if key.strip()
+)
 
 # Security headers; the HTTPS-only ones follow the base URL's scheme.
 SECURE_CONTENT_TYPE_NOSNIFF = True

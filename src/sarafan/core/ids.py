@@ -64,6 +64,14 @@ def _decision_id() -> str:
     return new_public_id("dec")
 
 
+def _brand_id() -> str:
+    return new_public_id("brd")
+
+
+def _pool_id() -> str:
+    return new_public_id("pol")
+
+
 _FACTORIES: dict[str, Callable[[], str]] = {
     "cmp": _campaign_id,
     "prt": _participant_id,
@@ -76,4 +84,6 @@ _FACTORIES: dict[str, Callable[[], str]] = {
     "srl": _stop_rule_id,
     "alr": _alert_id,
     "dec": _decision_id,
+    "brd": _brand_id,
+    "pol": _pool_id,
 }

@@ -3,6 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from sarafan.core.crypto import decrypt
 from sarafan.core.ids import public_id_factory
 from sarafan.core.models import Scoped
 from sarafan.core.money import DEFAULT_CURRENCY, MoneyField
@@ -164,3 +165,94 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.amount}"
+
+
+class Brand(Scoped):
+    """A brand whose pre-bought certificates are given as rewards (its name, logo, terms)."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("brd"))
+    name = models.CharField(_("name"), max_length=200)
+    logo_url = models.URLField(_("logo URL"), max_length=500, blank=True)
+    terms = models.TextField(_("terms of use"), blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default=DEFAULT_CURRENCY)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reward brand")
+        verbose_name_plural = _("reward brands")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CertificatePool(Scoped):
+    """Pre-bought certificate codes of one brand and denomination, handed out one each."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("pol"))
+    brand = models.ForeignKey(
+        Brand, on_delete=models.PROTECT, related_name="pools", verbose_name=_("brand")
+    )
+    denomination = MoneyField(_("denomination"))
+    currency = models.CharField(_("currency"), max_length=3, default=DEFAULT_CURRENCY)
+    low_stock_threshold = models.PositiveIntegerField(_("low-stock threshold"), default=50)
+    # Set when stock first falls to the threshold, so the alert fires once per refill.
+    low_stock_alerted_at = models.DateTimeField(_("low stock alerted"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("certificate pool")
+        verbose_name_plural = _("certificate pools")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.brand} {self.denomination} {self.currency}"
+
+
+class PoolCodeStatus(models.TextChoices):
+    AVAILABLE = "available", _("available")
+    ALLOCATED = "allocated", _("allocated")
+
+
+class PoolCode(Scoped):
+    """One pre-bought code (and PIN), encrypted at rest; `code_hash` finds duplicates."""
+
+    pool = models.ForeignKey(
+        CertificatePool, on_delete=models.CASCADE, related_name="codes", verbose_name=_("pool")
+    )
+    code_encrypted = models.TextField()
+    pin_encrypted = models.TextField(blank=True)
+    code_hash = models.CharField(max_length=64)
+    nominal = MoneyField(_("nominal"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=PoolCodeStatus.choices,
+        default=PoolCodeStatus.AVAILABLE,
+    )
+    allocated_at = models.DateTimeField(_("allocated"), null=True, blank=True)
+    batch = models.CharField(_("upload batch"), max_length=32)
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pool code")
+        verbose_name_plural = _("pool codes")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "livemode", "code_hash"], name="pool_code_unique_per_project"
+            )
+        ]
+        indexes = [models.Index(fields=["pool", "status", "id"], name="pool_code_allocation")]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id}:{self.pk}"
+
+    def code_value(self) -> str:
+        """The code in clear; never log it."""
+        return decrypt(self.code_encrypted)
+
+    def pin_value(self) -> str:
+        """The PIN in clear ("" when the code has none); never log it."""
+        return decrypt(self.pin_encrypted) if self.pin_encrypted else ""

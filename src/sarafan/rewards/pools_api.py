@@ -1,0 +1,191 @@
+"""Reward brands and certificate pools API: catalogue, stock, CSV upload of codes."""
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import BaseModel, ConfigDict, Field
+
+from sarafan.core.errors import NotFound
+from sarafan.core.money import money_str
+from sarafan.core.pagination import paginate
+from sarafan.projects.auth import secret_key_auth
+from sarafan.projects.services import ApiCaller
+
+from . import pools
+from .models import Brand, CertificatePool
+
+brands = Router(auth=secret_key_auth, tags=["brands"])
+pools_router = Router(auth=secret_key_auth, tags=["pools"])
+
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrandIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    logo_url: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    terms: str = Field(default="", max_length=20_000)
+    currency: Currency = "RUB"
+
+
+class PoolIn(Strict):
+    brand: str = Field(min_length=1, max_length=32, description="brand id, brd_…")
+    denomination: PositiveMoney
+    currency: Currency | None = Field(default=None, description="the brand's currency")
+    low_stock_threshold: int = Field(default=50, ge=0, le=10_000_000)
+
+
+class CodesUploadIn(Strict):
+    csv: str = Field(min_length=1, description="CSV with the header code,pin,nominal,expiry")
+    dry_run: bool = Field(default=False, description="check every row, store nothing")
+
+
+class ListQuery(Schema):
+    limit: int = 20
+    starting_after: str | None = None
+
+
+class PoolQuery(ListQuery):
+    brand: str | None = None
+
+
+def _caller(request: HttpRequest) -> ApiCaller:
+    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+
+
+def brand_out(brand: Brand) -> dict[str, Any]:
+    return {
+        "id": brand.public_id,
+        "object": "brand",
+        "livemode": brand.livemode,
+        "name": brand.name,
+        "logo_url": brand.logo_url or None,
+        "terms": brand.terms,
+        "currency": brand.currency,
+        "created_at": brand.created_at.isoformat(),
+    }
+
+
+def pool_out(pool: CertificatePool) -> dict[str, Any]:
+    """A pool annotated by `pools.with_stock`."""
+    available: int = pool.stock_available  # type: ignore[attr-defined]  # annotation
+    return {
+        "id": pool.public_id,
+        "object": "pool",
+        "livemode": pool.livemode,
+        "brand": pool.brand.public_id,
+        "denomination": money_str(pool.denomination),
+        "currency": pool.currency,
+        "stock": {
+            "available": available,
+            "allocated": pool.stock_allocated,  # type: ignore[attr-defined]  # annotation
+            "expired": pool.stock_expired,  # type: ignore[attr-defined]  # annotation
+        },
+        "low_stock_threshold": pool.low_stock_threshold,
+        "low_stock": available <= pool.low_stock_threshold,
+        "created_at": pool.created_at.isoformat(),
+    }
+
+
+def _brands(caller: ApiCaller) -> QuerySet[Brand]:
+    return Brand.objects.filter(project=caller.project, livemode=caller.livemode)
+
+
+def _brand(caller: ApiCaller, brand_id: str, param: str) -> Brand:
+    brand = _brands(caller).filter(public_id=brand_id).first()
+    if brand is None:
+        raise NotFound(f"No brand '{brand_id}'.", param=param)
+    return brand
+
+
+def _pools(caller: ApiCaller) -> QuerySet[CertificatePool]:
+    queryset = CertificatePool.objects.filter(project=caller.project, livemode=caller.livemode)
+    return pools.with_stock(queryset.select_related("brand"))
+
+
+def _pool(caller: ApiCaller, pool_id: str) -> CertificatePool:
+    pool = _pools(caller).filter(public_id=pool_id).first()
+    if pool is None:
+        raise NotFound(f"No pool '{pool_id}'.", param="id")
+    return pool
+
+
+@brands.get("", response=dict, summary="List reward brands, newest first")
+def list_brands(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    page, has_more = paginate(
+        _brands(_caller(request)), limit=query.limit, starting_after=query.starting_after
+    )
+    return {"object": "list", "data": [brand_out(b) for b in page], "has_more": has_more}
+
+
+@brands.post("", response={201: dict}, summary="Add a reward brand")
+def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any]]:
+    caller = _caller(request)
+    brand = pools.create_brand(
+        project=caller.project,
+        livemode=caller.livemode,
+        name=payload.name,
+        logo_url=payload.logo_url,
+        terms=payload.terms,
+        currency=payload.currency,
+    )
+    return Status(201, brand_out(brand))
+
+
+@brands.get("/{brand_id}", response=dict, summary="Get a reward brand")
+def get_brand(request: HttpRequest, brand_id: str) -> dict[str, Any]:
+    return brand_out(_brand(_caller(request), brand_id, "id"))
+
+
+@pools_router.get("", response=dict, summary="List certificate pools with their stock")
+def list_pools(request: HttpRequest, query: Query[PoolQuery]) -> dict[str, Any]:
+    caller = _caller(request)
+    queryset = _pools(caller)
+    if query.brand:
+        queryset = queryset.filter(brand=_brand(caller, query.brand, "brand"))
+    page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
+    return {"object": "list", "data": [pool_out(p) for p in page], "has_more": has_more}
+
+
+@pools_router.post("", response={201: dict}, summary="Add a pool of one brand and denomination")
+def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]:
+    caller = _caller(request)
+    pool = pools.create_pool(
+        brand=_brand(caller, payload.brand, "brand"),
+        denomination=payload.denomination,
+        currency=payload.currency,
+        low_stock_threshold=payload.low_stock_threshold,
+    )
+    return Status(201, pool_out(_pool(caller, pool.public_id)))
+
+
+@pools_router.get("/{pool_id}", response=dict, summary="Get a pool with its stock")
+def get_pool(request: HttpRequest, pool_id: str) -> dict[str, Any]:
+    return pool_out(_pool(_caller(request), pool_id))
+
+
+@pools_router.post(
+    "/{pool_id}/codes",
+    response={200: dict, 201: dict},
+    summary="Upload codes as CSV (code,pin,nominal,expiry); dry_run checks without storing",
+    description=(
+        "Every row is checked (code 1–128 characters, nominal equal to the pool's "
+        "denomination, expiry an ISO date or date-time in the future, no duplicate in the "
+        "file or in the project). Valid rows are stored encrypted in one transaction; the "
+        "report lists the rejected rows with the last characters of their code only. "
+        "201 when codes were stored, 200 for a dry run or when no row was valid."
+    ),
+)
+def upload_codes(
+    request: HttpRequest, pool_id: str, payload: CodesUploadIn
+) -> Status[dict[str, Any]]:
+    pool = _pool(_caller(request), pool_id)
+    report = pools.upload_codes(pool=pool, csv_text=payload.csv, dry_run=payload.dry_run)
+    return Status(201 if report["accepted"] and not payload.dry_run else 200, report)
