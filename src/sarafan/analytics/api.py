@@ -7,8 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from sarafan.campaigns.models import Campaign
-from sarafan.core.errors import InvalidRequest, NotFound
+from sarafan.campaigns.selectors import find_campaign
+from sarafan.core.errors import InvalidRequest
 from sarafan.projects.auth import secret_key_auth
 
 from . import services
@@ -37,13 +37,9 @@ def summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str, Any]:
     date_to = _day(query.date_to, param="to") if query.date_to else None
     default_from, date_to = services.default_period(today=date_to)
     date_from = _day(query.date_from, param="from") if query.date_from else default_from
-    campaign = None
-    if query.campaign:
-        campaign = Campaign.objects.filter(
-            project=caller.project, livemode=caller.livemode, public_id=query.campaign
-        ).first()
-        if campaign is None:
-            raise NotFound(f"No campaign '{query.campaign}'.", param="campaign")
+    campaign = find_campaign(
+        project=caller.project, livemode=caller.livemode, public_id=query.campaign
+    )
     return services.summary(
         project=caller.project,
         livemode=caller.livemode,

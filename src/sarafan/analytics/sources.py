@@ -83,13 +83,8 @@ REFERRALS = Source(
     partner_link_channel="link__channel",
     partner="link__participant",
 )
-CLICKS = Source(
-    timestamp="created_at",
-    channel="channel",
-    campaign=lambda: F("campaign__public_id"),
-    partner_link_channel="link__channel",
-    partner="link__participant",
-)
+# A click names its campaign, channel and link as a referral does.
+CLICKS = REFERRALS
 
 
 def share_campaign() -> Combinable:

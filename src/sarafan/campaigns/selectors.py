@@ -6,9 +6,24 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from sarafan.core.errors import NotFound
 from sarafan.projects.models import Project
 
 from .models import Campaign, CampaignStatus, RewardRule
+
+
+def find_campaign(
+    *, project: Project, livemode: bool, public_id: str | None, param: str = "campaign"
+) -> Campaign | None:
+    """The campaign a caller named (None when none was named); NotFound names `param`."""
+    if not public_id:
+        return None
+    campaign = Campaign.objects.filter(
+        project=project, livemode=livemode, public_id=public_id
+    ).first()
+    if campaign is None:
+        raise NotFound(f"No campaign '{public_id}'.", param=param)
+    return campaign
 
 
 def default_campaign(*, project: Project, livemode: bool) -> Campaign | None:

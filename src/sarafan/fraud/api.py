@@ -8,10 +8,11 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import BaseModel, ConfigDict, Field
 
-from sarafan.campaigns.models import Campaign
+from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import Conflict, NotFound
 from sarafan.core.pagination import paginate
 from sarafan.participants.models import Participant
+from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -163,13 +164,9 @@ def list_stop_rules(request: HttpRequest) -> dict[str, Any]:
 @router.post("/stop_rules", response={201: dict}, summary="Add a stop-rule")
 def add_stop_rule(request: HttpRequest, payload: StopRuleIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
-    campaign = None
-    if payload.campaign:
-        campaign = Campaign.objects.filter(
-            project=caller.project, livemode=caller.livemode, public_id=payload.campaign
-        ).first()
-        if campaign is None:
-            raise NotFound(f"No campaign '{payload.campaign}'.", param="campaign")
+    campaign = find_campaign(
+        project=caller.project, livemode=caller.livemode, public_id=payload.campaign
+    )
     rule = StopRule.objects.create(
         project=caller.project,
         livemode=caller.livemode,
@@ -252,12 +249,12 @@ class FraudsterIn(Strict):
 
 
 def _participant(caller: ApiCaller, external_id: str) -> Participant:
-    participant = Participant.objects.filter(
-        project=caller.project, livemode=caller.livemode, external_id=external_id
-    ).first()
-    if participant is None:
-        raise NotFound(f"No participant '{external_id}'.", param="participant")
-    return participant
+    return find_participant(
+        project=caller.project,
+        livemode=caller.livemode,
+        external_id=external_id,
+        param="participant",
+    )
 
 
 @router.post(

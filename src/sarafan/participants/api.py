@@ -5,8 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from sarafan.campaigns.models import Campaign
-from sarafan.core.errors import NotFound
+from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.pagination import paginate
 from sarafan.links.models import Link
 from sarafan.links.schemas import link_out
@@ -16,7 +15,7 @@ from sarafan.projects.services import ApiCaller
 from . import services
 from .models import Participant
 from .schemas import LinkIn, ParticipantIn, participant_out
-from .selectors import get_participant
+from .selectors import find_participant
 
 router = Router(tags=["participants"])
 
@@ -32,12 +31,12 @@ def _caller(request: HttpRequest) -> ApiCaller:
 
 def _get(request: HttpRequest, external_id: str) -> Participant:
     caller = _caller(request)
-    participant = get_participant(
-        project=caller.project, livemode=caller.livemode, external_id=external_id
+    return find_participant(
+        project=caller.project,
+        livemode=caller.livemode,
+        external_id=external_id,
+        param="external_id",
     )
-    if participant is None:
-        raise NotFound(f"No participant '{external_id}'.", param="external_id")
-    return participant
 
 
 @router.put(
@@ -87,13 +86,9 @@ def erase(request: HttpRequest, external_id: str) -> dict[str, Any]:
 def create_link(request: HttpRequest, external_id: str, payload: LinkIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     participant = _get(request, external_id)
-    campaign = None
-    if payload.campaign is not None:
-        campaign = Campaign.objects.filter(
-            project=caller.project, livemode=caller.livemode, public_id=payload.campaign
-        ).first()
-        if campaign is None:
-            raise NotFound(f"No campaign '{payload.campaign}'.", param="campaign")
+    campaign = find_campaign(
+        project=caller.project, livemode=caller.livemode, public_id=payload.campaign
+    )
     link = services.create_link(
         participant=participant, channel=payload.channel, utm=payload.utm, campaign=campaign
     )

@@ -5,6 +5,7 @@ from typing import TypedDict
 
 from django.db.models import Sum
 
+from sarafan.core.errors import NotFound
 from sarafan.links.models import Click
 from sarafan.projects.models import Project
 from sarafan.referrals.models import Referral
@@ -34,6 +35,16 @@ def get_participant(*, project: Project, livemode: bool, external_id: str) -> Pa
     return Participant.objects.filter(
         project=project, livemode=livemode, external_id=external_id
     ).first()
+
+
+def find_participant(
+    *, project: Project, livemode: bool, external_id: str, param: str
+) -> Participant:
+    """The participant a caller named, or NotFound naming the parameter that named them."""
+    participant = get_participant(project=project, livemode=livemode, external_id=external_id)
+    if participant is None:
+        raise NotFound(f"No participant '{external_id}'.", param=param)
+    return participant
 
 
 def participant_stats(*, participant: Participant) -> ParticipantStats:

@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 from sarafan.campaigns.models import Campaign
+from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.pagination import paginate
 from sarafan.fraud import moderation
@@ -15,6 +16,7 @@ from sarafan.fraud.risk import REASONS
 from sarafan.fraud.selectors import evidence
 from sarafan.fraud.services import risk_out
 from sarafan.participants.models import Participant
+from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -70,21 +72,13 @@ def _referral(request: HttpRequest, referral_id: str) -> Referral:
 
 
 def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant:
-    participant = Participant.objects.filter(
-        project=caller.project, livemode=caller.livemode, external_id=external_id
-    ).first()
-    if participant is None:
-        raise NotFound(f"No participant '{external_id}'.", param=param)
-    return participant
+    return find_participant(
+        project=caller.project, livemode=caller.livemode, external_id=external_id, param=param
+    )
 
 
-def _campaign(caller: ApiCaller, public_id: str) -> Campaign:
-    campaign = Campaign.objects.filter(
-        project=caller.project, livemode=caller.livemode, public_id=public_id
-    ).first()
-    if campaign is None:
-        raise NotFound(f"No campaign '{public_id}'.", param="campaign")
-    return campaign
+def _campaign(caller: ApiCaller, public_id: str | None) -> Campaign | None:
+    return find_campaign(project=caller.project, livemode=caller.livemode, public_id=public_id)
 
 
 class ReferralQuery(Schema):
@@ -179,7 +173,7 @@ def review_many(request: HttpRequest, payload: BulkIn) -> dict[str, Any]:
         queue = moderation.review_queue(
             project_id=caller.project.pk,
             livemode=caller.livemode,
-            campaign=_campaign(caller, rules.campaign) if rules.campaign else None,
+            campaign=_campaign(caller, rules.campaign),
             min_score=rules.min_score,
             max_score=rules.max_score,
             reason=rules.reason,

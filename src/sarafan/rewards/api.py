@@ -7,10 +7,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from sarafan.campaigns.models import Campaign
+from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate
 from sarafan.participants.models import Participant
+from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -47,12 +48,9 @@ def _reward(request: HttpRequest, reward_id: str) -> Reward:
 
 
 def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant:
-    participant = Participant.objects.filter(
-        project=caller.project, livemode=caller.livemode, external_id=external_id
-    ).first()
-    if participant is None:
-        raise NotFound(f"No participant '{external_id}'.", param=param)
-    return participant
+    return find_participant(
+        project=caller.project, livemode=caller.livemode, external_id=external_id, param=param
+    )
 
 
 class RewardQuery(Schema):
@@ -80,13 +78,9 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
 @rewards.post("", response={201: dict}, summary="Give a reward by hand; issued at once")
 def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
-    campaign = None
-    if payload.campaign:
-        campaign = Campaign.objects.filter(
-            project=caller.project, livemode=caller.livemode, public_id=payload.campaign
-        ).first()
-        if campaign is None:
-            raise NotFound(f"No campaign '{payload.campaign}'.", param="campaign")
+    campaign = find_campaign(
+        project=caller.project, livemode=caller.livemode, public_id=payload.campaign
+    )
     reward = services.create_manual_reward(
         project=caller.project,
         livemode=caller.livemode,

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, Recipient, RewardRule
-from sarafan.campaigns.selectors import CampaignTerms, campaign_terms
+from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.money import money_str
 from sarafan.fraud.scan import check_refund_rate
@@ -47,14 +47,7 @@ def _occurred_at(data: EventIn) -> datetime:
 
 
 def _campaign(project: Project, livemode: bool, public_id: str | None) -> Campaign | None:
-    if not public_id:
-        return None
-    campaign = Campaign.objects.filter(
-        project=project, livemode=livemode, public_id=public_id
-    ).first()
-    if campaign is None:
-        raise NotFound(f"No campaign '{public_id}'.", param="campaign")
-    return campaign
+    return find_campaign(project=project, livemode=livemode, public_id=public_id)
 
 
 def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> Participant:
