@@ -230,4 +230,8 @@ def test_serve_and_two_workers_share_one_database(tmp_path):
         "FROM rewards_reward r WHERE r.id = ANY(%s)",
         ([row[0] for row in held],),
     )
-    assert Counter(per_reward) == {("issued", 1, 1): 11}
+    # The worker e-mails each certificate right after (the console backend here), which
+    # moves the reward on to delivered.
+    assert Counter((status in {"issued", "delivered"}, *rest) for status, *rest in per_reward) == {
+        (True, 1, 1): 11
+    }

@@ -92,6 +92,7 @@ def _mount_routers() -> None:
     from sarafan.participants.api import router as participants
     from sarafan.referrals.api import router as referrals
     from sarafan.rewards.api import certificates, rewards
+    from sarafan.rewards.issuers_api import issuers_router
     from sarafan.rewards.pools_api import brands, pools_router
     from sarafan.tracking.api import router as events
 
@@ -103,6 +104,7 @@ def _mount_routers() -> None:
     api.add_router("/certificates", certificates)
     api.add_router("/brands", brands)
     api.add_router("/pools", pools_router)
+    api.add_router("/issuers", issuers_router)
     api.add_router("/analytics", analytics)
     api.add_router("/fraud", fraud)
 

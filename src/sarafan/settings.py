@@ -187,6 +187,47 @@ if TASKS["default"]["BACKEND"] == TASK_BACKENDS["rq"]:
     RQ_QUEUES = {"default": {"USE_REDIS_CACHE": "default", "DEFAULT_TIMEOUT": 300}}
 # --- end of task backend ------------------------------------------------------------------
 
+# --- E-mail -------------------------------------------------------------------------------
+# Certificates and expiry reminders go out through the SMTP server SARAFAN_EMAIL_HOST; with
+# no host, an https installation hands them to a local mail server on localhost, and only a
+# laptop's `make up` (an http base URL) prints them to the console instead: never in
+# production, where that would put certificate codes in the logs. SARAFAN_EMAIL_TLS is
+# STARTTLS (port 587 by default), SARAFAN_EMAIL_SSL implicit TLS (465), else port 25.
+# Django 6.1 configures mail as MAILERS; the older EMAIL_BACKEND/EMAIL_HOST settings are
+# deprecated and must not be set beside it.
+_email_host = os.environ.get("SARAFAN_EMAIL_HOST", "") or ("localhost" if HTTPS else "")
+if _email_host:
+    if env_bool("SARAFAN_EMAIL_TLS") and env_bool("SARAFAN_EMAIL_SSL"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("Set SARAFAN_EMAIL_TLS or SARAFAN_EMAIL_SSL, not both.")
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": int(os.environ["SARAFAN_EMAIL_PORT"])
+                if os.environ.get("SARAFAN_EMAIL_PORT")
+                else None,
+                "username": os.environ.get("SARAFAN_EMAIL_USER", ""),
+                "password": os.environ.get("SARAFAN_EMAIL_PASSWORD", ""),
+                "use_tls": env_bool("SARAFAN_EMAIL_TLS"),
+                "use_ssl": env_bool("SARAFAN_EMAIL_SSL"),
+                "timeout": float(os.environ.get("SARAFAN_EMAIL_TIMEOUT", "10")),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+# The sender when a project sets none, e.g. "Shop <noreply@shop.example>".
+DEFAULT_FROM_EMAIL = os.environ.get("SARAFAN_EMAIL_FROM") or (
+    f"Sarafan <noreply@{_base.hostname or 'localhost'}>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Holders of an unspent certificate are reminded once, this many days before it expires.
+SARAFAN_EXPIRY_REMINDER_DAYS = int(os.environ.get("SARAFAN_EXPIRY_REMINDER_DAYS", "7"))
+# --- end of e-mail ------------------------------------------------------------------------
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -16,6 +16,11 @@ urlpatterns = [
     path("r/<str:code>/qr.svg", links.qr_svg, name="qr-svg"),
     path("r/<str:code>/qr.png", links.qr_png, name="qr-png"),
     path("p/<str:token>", links.portal, name="portal"),
+    path(
+        "p/<str:token>/rewards/<str:reward_id>/brand",
+        links.choose_brand,
+        name="portal_choose_brand",
+    ),
     path("console/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", RedirectView.as_view(url="/console/", permanent=False)),

@@ -114,9 +114,19 @@ def test_bad_campaigns_are_refused_with_the_field_named(api):
         ),
         (campaign_body(limits={"budget": "-5.00"}), "invalid_value", "limits.budget"),
         (
-            campaign_body(reward_source={"type": "pool", "pool": "x"}),
-            "unsupported_reward_source",
-            "reward_source.type",
+            campaign_body(reward_source={"type": "pool", "pool": "pol_missing"}),
+            "invalid_request",
+            "reward_source.pools.0",
+        ),
+        (
+            campaign_body(reward_source={"type": "issuer", "issuer": "iss_missing"}),
+            "invalid_request",
+            "reward_source.issuer",
+        ),
+        (
+            campaign_body(reward_source={"type": "issuer", "bank": {"min_amount": "500.00"}}),
+            "invalid_request",
+            "reward_source.bank",
         ),
         ({"landing_url": "https://shop.example/"}, "missing_field", "name"),
     ]

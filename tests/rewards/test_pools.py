@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from sarafan.core.errors import InvalidRequest
+from sarafan.fraud.models import Alert
 from sarafan.rewards import pools
 from sarafan.rewards.models import CertificatePool, PoolCode, PoolCodeStatus
 
@@ -218,10 +219,19 @@ def test_low_stock_is_flagged_once_and_a_refill_rearms_it(pool, caplog):
     warnings = [r for r in caplog.records if "low on stock" in r.getMessage()]
     assert len(warnings) == 1
     assert "GIFT" not in caplog.text
+    alert = Alert.objects.get(kind="pool.low_stock")
+    assert alert.subject == pool.public_id
+    assert "2 left" in alert.message
 
     pools.upload_codes(pool=pool, csv_text=_codes(5, prefix="MORE"), dry_run=False)
     pool.refresh_from_db()
     assert pool.low_stock_alerted_at is None
+    # Re-armed: running low again after the refill (6 left, threshold 2) raises a second alert.
+    for _ in range(3):
+        pools.allocate_code(pool=CertificatePool.objects.get(pk=pool.pk))
+    assert Alert.objects.filter(kind="pool.low_stock").count() == 1
+    pools.allocate_code(pool=CertificatePool.objects.get(pk=pool.pk))
+    assert Alert.objects.filter(kind="pool.low_stock").count() == 2
 
 
 THREADS = 20

@@ -42,10 +42,26 @@ class LimitsIn(Strict):
     max_rewards: int | None = Field(default=None, ge=1)
 
 
+class ChoiceIn(Strict):
+    """Recipients pick a brand among the pools' brands; the default applies after `days`."""
+
+    days: int = Field(default=7, ge=1, le=90)
+    default_brand: str | None = Field(default=None, max_length=32)
+
+
+class BankIn(Strict):
+    """Small rewards accumulate until together they reach `min_amount`, then one certificate."""
+
+    min_amount: PositiveMoney
+
+
 class RewardSourceIn(Strict):
     type: Literal["internal", "pool", "issuer"] = "internal"
-    pool: str | None = None
-    issuer: str | None = None
+    pool: str | None = Field(default=None, max_length=32)
+    pools: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=50)
+    issuer: str | None = Field(default=None, max_length=32)
+    choice: ChoiceIn | None = None
+    bank: BankIn | None = None
 
 
 Share = Annotated[float, Field(ge=0, le=1)]

@@ -1,5 +1,6 @@
 """Campaign use cases: create, change, pause, resume."""
 
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,14 +74,127 @@ def _check_dates(campaign: Campaign) -> None:
         raise InvalidRequest("ends_at must be after starts_at.", param="ends_at")
 
 
-def _check_source(source: RewardSourceIn) -> dict[str, Any]:
-    if source.type != "internal":
-        raise InvalidRequest(
-            "Only Sarafan's own certificates ('internal') are available as a reward source so far.",
-            code="unsupported_reward_source",
-            param="reward_source.type",
+def _payouts(rules: list[RuleIn] | None, campaign: Campaign | None) -> list[tuple[int, str, list]]:
+    """(rule index, kind, the fixed amounts it pays) of the sent rules or the stored ones."""
+    if rules is not None:
+        return [
+            (i, r.kind, [r.amount] if r.amount is not None else [t.amount for t in r.tiers or []])
+            for i, r in enumerate(rules)
+        ]
+    stored = list(campaign.rules.order_by("position")) if campaign is not None else []
+    return [
+        (
+            i,
+            r.kind,
+            [r.amount] if r.kind == RewardKind.FIXED else [Decimal(t["amount"]) for t in r.tiers],
         )
-    return {"type": source.type}
+        for i, r in enumerate(stored)
+    ]
+
+
+def _check_source(
+    source: RewardSourceIn,
+    *,
+    project: Project,
+    livemode: bool,
+    currency: str,
+    payouts: list[tuple[int, str, list]],
+) -> dict[str, Any]:
+    """Check a reward source against the project's pools/issuers and the campaign's rules.
+
+    Pools have fixed denominations, so a pool source needs rules with fixed amounts (fixed
+    or tiered) that some pool of the campaign can pay; the bank pays any total, so it needs
+    Sarafan's own certificates.
+    """
+    from sarafan.rewards.models import Issuer
+
+    scope = {"project": project, "livemode": livemode}
+    stored: dict[str, Any] = {"type": source.type}
+    if source.type != "pool" and (source.pool or source.pools or source.choice):
+        raise InvalidRequest(
+            "pool, pools and choice belong to a 'pool' reward source.", param="reward_source.type"
+        )
+    if source.type != "issuer" and source.issuer:
+        raise InvalidRequest(
+            "issuer belongs to an 'issuer' reward source.", param="reward_source.type"
+        )
+    if source.bank is not None:
+        if source.type != "internal":
+            raise InvalidRequest(
+                "The reward bank pays totals of any size, so it needs Sarafan's own "
+                "certificates ('internal').",
+                param="reward_source.bank",
+            )
+        stored["bank"] = {"min_amount": str(source.bank.min_amount)}
+    if source.type == "issuer":
+        if not source.issuer:
+            raise InvalidRequest("An 'issuer' source needs 'issuer'.", param="reward_source.issuer")
+        if not Issuer.objects.filter(**scope, public_id=source.issuer).exists():
+            raise InvalidRequest(
+                f"No issuer '{source.issuer}' in this project and mode.",
+                param="reward_source.issuer",
+            )
+        stored["issuer"] = source.issuer
+    if source.type == "pool":
+        stored.update(_check_pools(source, scope=scope, currency=currency, payouts=payouts))
+    return stored
+
+
+def _check_pools(
+    source: RewardSourceIn, *, scope: dict[str, Any], currency: str, payouts: list
+) -> dict[str, Any]:
+    from sarafan.rewards.models import CertificatePool
+
+    ids = list(dict.fromkeys([*([source.pool] if source.pool else []), *source.pools]))
+    if not ids:
+        raise InvalidRequest("A 'pool' source needs 'pool' or 'pools'.", param="reward_source.pool")
+    found = {
+        pool.public_id: pool
+        for pool in CertificatePool.objects.select_related("brand").filter(
+            **scope, public_id__in=ids
+        )
+    }
+    for index, public_id in enumerate(ids):
+        pool = found.get(public_id)
+        if pool is None:
+            raise InvalidRequest(
+                f"No pool '{public_id}' in this project and mode.",
+                param=f"reward_source.pools.{index}",
+            )
+        if pool.currency != currency:
+            raise InvalidRequest(
+                f"Pool '{public_id}' holds {pool.currency} certificates; the campaign pays "
+                f"in {currency}.",
+                param=f"reward_source.pools.{index}",
+            )
+    denominations = sorted({pool.denomination for pool in found.values()})
+    for index, kind, amounts in payouts:
+        if kind == RewardKind.PERCENT:
+            raise InvalidRequest(
+                "A percent reward cannot be paid from pools of fixed denominations; use "
+                "fixed or tiered amounts, or Sarafan's own certificates.",
+                code="pool_needs_fixed_amounts",
+                param=f"rules.{index}.kind",
+            )
+        for amount in amounts:
+            if amount not in denominations:
+                raise InvalidRequest(
+                    f"No pool of this campaign holds certificates of {amount}; the pools "
+                    f"hold {', '.join(str(d) for d in denominations)}.",
+                    code="no_pool_for_amount",
+                    param=f"rules.{index}.amount",
+                )
+    stored: dict[str, Any] = {"pool": ids[0], "pools": ids}
+    if source.choice is not None:
+        brands = {pool.brand.public_id for pool in found.values()}
+        default = source.choice.default_brand
+        if default is not None and default not in brands:
+            raise InvalidRequest(
+                f"The default brand '{default}' has no pool in this campaign.",
+                param="reward_source.choice.default_brand",
+            )
+        stored["choice"] = {"days": source.choice.days, "default_brand": default}
+    return stored
 
 
 def _clean_fraud(fraud: FraudIn) -> dict[str, Any]:
@@ -167,7 +281,13 @@ def create_campaign(*, project: Project, livemode: bool, data: CampaignIn) -> Ca
         currency=data.currency,
         starts_at=data.starts_at,
         ends_at=data.ends_at,
-        reward_source=_check_source(data.reward_source),
+        reward_source=_check_source(
+            data.reward_source,
+            project=project,
+            livemode=livemode,
+            currency=data.currency,
+            payouts=_payouts(data.rules, None),
+        ),
         fraud=_clean_fraud(data.fraud),
     )
     _apply_limits(campaign, data.limits)
@@ -209,8 +329,16 @@ def update_campaign(*, campaign: Campaign, data: CampaignPatch) -> Campaign:
     )
     if "limits" in sent and data.limits is not None:
         _apply_limits(campaign, data.limits)
-    if "reward_source" in sent and data.reward_source is not None:
-        campaign.reward_source = _check_source(data.reward_source)
+    new_rules = data.rules if "rules" in sent else None
+    if ("reward_source" in sent and data.reward_source is not None) or new_rules is not None:
+        source = data.reward_source if "reward_source" in sent else None
+        campaign.reward_source = _check_source(
+            source or RewardSourceIn.model_validate(campaign.reward_source or {}),
+            project=campaign.project,
+            livemode=campaign.livemode,
+            currency=campaign.currency,
+            payouts=_payouts(new_rules, campaign),
+        )
     if "fraud" in sent and data.fraud is not None:
         campaign.fraud = _clean_fraud(data.fraud)
     if "status" in sent and data.status is not None:

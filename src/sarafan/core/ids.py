@@ -72,6 +72,10 @@ def _pool_id() -> str:
     return new_public_id("pol")
 
 
+def _issuer_id() -> str:
+    return new_public_id("iss")
+
+
 _FACTORIES: dict[str, Callable[[], str]] = {
     "cmp": _campaign_id,
     "prt": _participant_id,
@@ -86,4 +90,5 @@ _FACTORIES: dict[str, Callable[[], str]] = {
     "dec": _decision_id,
     "brd": _brand_id,
     "pol": _pool_id,
+    "iss": _issuer_id,
 }

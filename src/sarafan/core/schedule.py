@@ -15,10 +15,19 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
     from sarafan.core.tasks import ensure_partitions
     from sarafan.fraud.tasks import apply_review_deadlines, run_stop_rules
-    from sarafan.rewards.tasks import release_due_rewards
+    from sarafan.rewards.tasks import (
+        expire_certificates,
+        release_due_rewards,
+        resume_waiting_rewards,
+        send_expiry_reminders,
+    )
 
     return [
         (60.0, release_due_rewards.enqueue),
+        # Issuer retries that are due, choices past their deadline, pools refilled.
+        (30.0, resume_waiting_rewards.enqueue),
+        (15 * 60.0, expire_certificates.enqueue),
+        (60 * 60.0, send_expiry_reminders.enqueue),
         # Stop-rules over many events (velocity, conversion spikes, budget burn).
         (5 * 60.0, run_stop_rules.enqueue),
         (60 * 60.0, apply_review_deadlines.enqueue),

@@ -4,15 +4,25 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
+from sarafan.core.errors import SarafanError
 from sarafan.core.money import money_str
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral
-from sarafan.rewards.models import Reward, RewardStatus
+from sarafan.rewards import fulfilment
+from sarafan.rewards.models import (
+    Brand,
+    Certificate,
+    CertificateKind,
+    Reward,
+    RewardStatus,
+    Waiting,
+)
 
 from . import qr
 from .models import Link
@@ -22,6 +32,8 @@ MAX_TOKEN = 64
 MAX_REWARDS_SHOWN = 50
 # Refused and cancelled rewards are not the participant's; everything else is shown.
 HIDDEN_REWARD_STATUSES = (RewardStatus.REJECTED, RewardStatus.CANCELLED)
+# While a reward has no certificate yet its recipient may still choose the brand.
+CHOOSING = (RewardStatus.PENDING, RewardStatus.REVIEW, RewardStatus.APPROVED)
 
 
 def share_links(url: str, text: str, subject: str) -> list[dict[str, str]]:
@@ -41,32 +53,59 @@ def share_links(url: str, text: str, subject: str) -> list[dict[str, str]]:
     ]
 
 
+def _certificate_row(certificate: Certificate | None) -> dict[str, Any] | None:
+    if certificate is None:
+        return None
+    brand = certificate.catalog_brand
+    return {
+        "code": certificate.code_value(),
+        "pin": certificate.pin_value(),
+        "brand": certificate.brand,
+        "terms": brand.terms if brand is not None else "",
+        "internal": certificate.kind == CertificateKind.INTERNAL,
+        "amount": money_str(certificate.amount),
+        "balance": money_str(certificate.balance),
+        "currency": certificate.currency,
+        "expires_at": certificate.expires_at,
+        "status": certificate.get_status_display(),
+    }
+
+
 def _reward_rows(participant: Participant) -> list[dict[str, Any]]:
     rewards = (
         Reward.objects.filter(recipient=participant)
         .exclude(status__in=HIDDEN_REWARD_STATUSES)
-        .select_related("certificate")
+        .select_related(
+            "certificate__catalog_brand",
+            "banked_into__certificate__catalog_brand",
+            "campaign",
+            "brand",
+        )
         .order_by("-id")[:MAX_REWARDS_SHOWN]
     )
     rows = []
     for reward in rewards:
         certificate = getattr(reward, "certificate", None)
+        if certificate is None and reward.banked_into is not None:
+            certificate = getattr(reward.banked_into, "certificate", None)
+        waiting = reward.waiting if reward.status == RewardStatus.APPROVED else ""
+        choosing = (
+            certificate is None
+            and reward.status in CHOOSING
+            and fulfilment.source_of(reward.campaign).choice_days is not None
+        )
         rows.append(
             {
+                "id": reward.public_id,
                 "amount": money_str(reward.amount),
                 "currency": reward.currency,
                 "status": reward.get_status_display(),
                 "created_at": reward.created_at,
-                "certificate": None
-                if certificate is None
-                else {
-                    "code": certificate.code,
-                    "pin": certificate.pin,
-                    "balance": money_str(certificate.balance),
-                    "currency": certificate.currency,
-                    "expires_at": certificate.expires_at,
-                    "status": certificate.get_status_display(),
-                },
+                "waiting": Waiting(waiting).label if waiting else "",
+                "brand": reward.brand.name if reward.brand is not None else "",
+                "choose_by": reward.choose_by,
+                "options": fulfilment.offered_brands(reward) if choosing else [],
+                "certificate": _certificate_row(certificate),
             }
         )
     return rows
@@ -84,12 +123,37 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _holder(token: str) -> Participant | None:
+    if not 1 <= len(token) <= MAX_TOKEN:
+        return None
+    return Participant.objects.filter(portal_token=token, erased_at__isnull=True).first()
+
+
+@require_POST
+def choose_brand(request: HttpRequest, token: str, reward_id: str) -> HttpResponse:
+    """The recipient picks the brand of a reward's certificate from those offered."""
+    participant = _holder(token)
+    if participant is None:
+        return _not_found(request)
+    reward = Reward.objects.filter(recipient=participant, public_id=reward_id).first()
+    brand = Brand.objects.filter(
+        project_id=participant.project_id,
+        livemode=participant.livemode,
+        public_id=request.POST.get("brand", ""),
+    ).first()
+    if reward is None or brand is None:
+        return _not_found(request)
+    try:
+        fulfilment.choose_brand(reward, brand, actor="recipient")
+    except SarafanError:
+        return redirect(reverse("portal", args=[token]) + "?choice=failed")
+    return redirect(reverse("portal", args=[token]) + "?choice=saved")
+
+
 @require_safe
 def portal(request: HttpRequest, token: str) -> HttpResponse:
     """Only the holder of the secret token sees the page; erased participants have none."""
-    if not 1 <= len(token) <= MAX_TOKEN:
-        return _not_found(request)
-    participant = Participant.objects.filter(portal_token=token, erased_at__isnull=True).first()
+    participant = _holder(token)
     if participant is None:
         return _not_found(request)
     primary = (
@@ -111,6 +175,8 @@ def portal(request: HttpRequest, token: str) -> HttpResponse:
         ),
         "friends_invited": Referral.objects.filter(referrer=participant).count(),
         "rewards": _reward_rows(participant),
+        "choice": request.GET.get("choice", ""),
+        "token": token,
     }
     response = render(request, "links/portal.html", context)
     # The URL is a secret: keep it out of caches, search engines and Referer headers.

@@ -20,10 +20,15 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from unfold.admin import ModelAdmin
-from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import (
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from sarafan.console.forms import check_with_service
 from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, shown
+from sarafan.core.errors import SarafanError
 from sarafan.fraud import moderation, risk
 from sarafan.fraud.admin import (
     ObjectAction,
@@ -38,11 +43,13 @@ from sarafan.fraud.admin import (
     posted_object,
 )
 from sarafan.links.models import Link
+from sarafan.rewards.tax import record_tax_details, tax_status, with_tax_state
 
 from .models import Participant
 from .services import upsert_participant
 
-CONTACT_FIELDS = ("name", "email", "phone", "tags", "attributes", "consent")
+CONTACT_FIELDS = ("name", "email", "phone", "language", "tags", "attributes", "consent")
+LANGUAGES = [("", _("the installation's default")), ("ru", "Русский"), ("en", "English")]
 
 
 def _save_contacts(participant: Participant, data: dict[str, Any]) -> Participant:
@@ -65,6 +72,7 @@ class ParticipantForm(forms.ModelForm):
         fields = CONTACT_FIELDS
         labels = {"name": capfirst(PERSON_NAME)}
         widgets = {
+            "language": UnfoldAdminSelectWidget(choices=LANGUAGES),
             "tags": UnfoldAdminTextInputWidget,
             "attributes": UnfoldAdminTextareaWidget(attrs={"rows": 3}),
             "consent": UnfoldAdminTextareaWidget(attrs={"rows": 3}),
@@ -110,6 +118,33 @@ class FraudsterFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TaxFilter(admin.SimpleListFilter):
+    """People whose rewards this year near or pass their project's gift-tax threshold."""
+
+    title = _("gift tax")
+    parameter_name = "tax"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("near", _("near the threshold or past it")), ("over", _("past the threshold"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Participant]
+    ) -> QuerySet[Participant]:
+        if self.value() not in ("near", "over"):
+            return queryset
+        return with_tax_state(queryset, str(self.value()))
+
+
+class TaxDetailsForm(ReasonForm):
+    """The tax details a person gave (the INN, say), kept encrypted."""
+
+    reason = forms.CharField(
+        max_length=500,
+        label="",
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": _("Tax details, e.g. the INN")}),
+    )
+
+
 MARK, UNMARK = "mark", "unmark"
 
 
@@ -128,7 +163,7 @@ class ParticipantAdmin(ModelAdmin):
         "project",
         "created_at",
     )
-    list_filter = ("livemode", "project", FraudsterFilter)
+    list_filter = ("livemode", "project", FraudsterFilter, TaxFilter)
     list_select_related = ("project",)
     search_fields = ("external_id", "email", "name", "referral_code", "public_id")
     show_full_result_count = False
@@ -145,6 +180,8 @@ class ParticipantAdmin(ModelAdmin):
         "updated_at",
         "fraud_flagged_at",
         "flags",
+        "gift_tax",
+        "tax_details_at",
     )
     actions = ("mark_fraudster", "unmark_fraudster")
     action_form = ReasonActionForm
@@ -154,6 +191,7 @@ class ParticipantAdmin(ModelAdmin):
         (_("Contacts"), {"fields": CONTACT_FIELDS}),
         (_("Counters"), {"fields": ("paid_orders", "first_order_at")}),
         (_("Anti-fraud"), {"fields": ("fraud_flagged_at", "flags")}),
+        (_("Gift tax"), {"fields": ("gift_tax", "tax_details_at")}),
         (_("History"), {"fields": ("created_at", "updated_at", "erased_at")}),
     )
 
@@ -184,6 +222,20 @@ class ParticipantAdmin(ModelAdmin):
     def flags(self, participant: Participant) -> str:
         return "; ".join(risk.message(str(code)) for code in participant.risk_flags or []) or "—"
 
+    @admin.display(description=_("rewards this year"))
+    def gift_tax(self, participant: Participant) -> str:
+        status = tax_status(participant, participant.project)
+        text = _("%(total)s of %(threshold)s; held for tax details: %(held)d") % {
+            "total": status.year_total,
+            "threshold": status.threshold,
+            "held": status.held,
+        }
+        variant = {"near": "warning", "over": "danger"}.get(status.state)
+        if variant is None:
+            return str(text)
+        state = _("near the threshold") if status.state == "near" else _("past the threshold")
+        return format_html("{} {}", text, label(state, variant))
+
     # --- fraudster marks --------------------------------------------------------------------
 
     def has_moderate_permission(self, request: HttpRequest) -> bool:
@@ -193,6 +245,11 @@ class ParticipantAdmin(ModelAdmin):
         view = self.admin_site.admin_view(self.fraudster_view)
         return [
             path("<path:object_id>/fraudster/", view, name="participants_participant_fraudster"),
+            path(
+                "<path:object_id>/tax/",
+                self.admin_site.admin_view(self.tax_view),
+                name="participants_participant_tax",
+            ),
             *super().get_urls(),
         ]
 
@@ -244,6 +301,29 @@ class ParticipantAdmin(ModelAdmin):
         here = reverse("admin:participants_participant_change", args=[participant.pk])
         return back(request, here)
 
+    def tax_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        allowed = self.has_change_permission(request)
+        participant = posted_object(self, request, object_id, allowed=allowed)
+        if isinstance(participant, HttpResponse):
+            return participant
+        try:
+            issued = record_tax_details(participant, request.POST.get("reason", ""))
+        except SarafanError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                ngettext(
+                    "Tax details recorded; %(count)d held reward issued.",
+                    "Tax details recorded; %(count)d held rewards issued.",
+                    issued,
+                )
+                % {"count": issued},
+                messages.SUCCESS,
+            )
+        here = reverse("admin:participants_participant_change", args=[participant.pk])
+        return back(request, here)
+
     def change_view(
         self,
         request: HttpRequest,
@@ -252,6 +332,9 @@ class ParticipantAdmin(ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         participant = self.get_object(request, unquote(object_id))
+        actions = []
+        if participant is not None and self.has_change_permission(request, participant):
+            actions.append(self._tax_action(participant))
         if participant is not None and may_moderate(request):
             here = reverse("admin:participants_participant_change", args=[participant.pk])
             url = reverse("admin:participants_participant_fraudster", args=[participant.pk])
@@ -281,5 +364,23 @@ class ParticipantAdmin(ModelAdmin):
                     next=here,
                     buttons=[(UNMARK, _("Remove fraudster mark"), "default")],
                 )
-            extra_context = {**(extra_context or {}), "object_actions": [action]}
+            actions.insert(0, action)
+        extra_context = {**(extra_context or {}), "object_actions": actions}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _tax_action(self, participant: Participant) -> ObjectAction:
+        recorded = participant.tax_details_at
+        return ObjectAction(
+            key="tax",
+            title=_("Tax details recorded on %(when)s") % {"when": local_time(recorded)}
+            if recorded
+            else _("Record tax details"),
+            description=_(
+                "Kept encrypted. Rewards held until the person's tax details are recorded "
+                "are issued at once."
+            ),
+            url=reverse("admin:participants_participant_tax", args=[participant.pk]),
+            next=reverse("admin:participants_participant_change", args=[participant.pk]),
+            buttons=[("record", _("Save tax details"), "primary")],
+            reason=TaxDetailsForm(),
+        )

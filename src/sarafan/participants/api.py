@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
 from sarafan.campaigns.selectors import find_campaign
+from sarafan.core.money import money_str
 from sarafan.core.pagination import paginate
 from sarafan.links.models import Link
 from sarafan.links.schemas import link_out
@@ -14,7 +15,7 @@ from sarafan.projects.services import ApiCaller
 
 from . import services
 from .models import Participant
-from .schemas import LinkIn, ParticipantIn, participant_out
+from .schemas import LinkIn, ParticipantIn, TaxDetailsIn, participant_out
 from .selectors import find_participant
 
 router = Router(tags=["participants"])
@@ -109,3 +110,44 @@ def list_links(request: HttpRequest, external_id: str, query: Query[ListQuery]) 
         starting_after=query.starting_after,
     )
     return {"object": "list", "data": [link_out(link) for link in page], "has_more": has_more}
+
+
+def _tax_out(participant: Participant, caller: ApiCaller) -> dict[str, Any]:
+    from sarafan.rewards.tax import tax_status
+
+    status = tax_status(participant, caller.project)
+    return {
+        "object": "tax_status",
+        "participant": participant.external_id,
+        "year_total": money_str(status.year_total),
+        "threshold": money_str(status.threshold),
+        "state": status.state,
+        "details_recorded": status.details_recorded,
+        "held_rewards": status.held,
+    }
+
+
+@router.get(
+    "/{external_id}/tax",
+    auth=secret_key_auth,
+    response=dict,
+    summary="This year's rewards against the gift-tax threshold",
+)
+def tax(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    return _tax_out(_get(request, external_id), _caller(request))
+
+
+@router.post(
+    "/{external_id}/tax_details",
+    auth=secret_key_auth,
+    response=dict,
+    summary="Record tax details (encrypted); rewards held for them are issued",
+)
+def record_tax_details(
+    request: HttpRequest, external_id: str, payload: TaxDetailsIn
+) -> dict[str, Any]:
+    from sarafan.rewards.tax import record_tax_details as record
+
+    participant = _get(request, external_id)
+    record(participant, payload.details)
+    return _tax_out(participant, _caller(request))

@@ -18,6 +18,11 @@ class Participant(Scoped):
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     tags = models.JSONField(_("tags"), default=list, blank=True)
     consent = models.JSONField(_("consent"), default=dict, blank=True)
+    # The language of e-mails to this person ("" for the installation's default).
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    # Tax details (e.g. the INN) recorded for gifts past the yearly threshold; encrypted.
+    tax_details_encrypted = models.TextField(blank=True)
+    tax_details_at = models.DateTimeField(_("tax details recorded"), null=True, blank=True)
     referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
     portal_token = models.CharField(max_length=64, unique=True)
     paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)

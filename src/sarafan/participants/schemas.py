@@ -1,6 +1,6 @@
 """Schemas of the participants API (API.md, "Participants") and the participant serializer."""
 
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -25,6 +25,12 @@ class ParticipantIn(Strict):
     attributes: dict[str, Any] | None = None
     tags: list[str] | None = None
     consent: dict[str, StrictBool] | None = None
+    # The language of the e-mails this person gets ("" for the installation's default).
+    language: Literal["ru", "en", ""] | None = None
+
+
+class TaxDetailsIn(Strict):
+    details: str = Field(min_length=1, max_length=500, description="e.g. the INN, kept encrypted")
 
 
 class LinkIn(Strict):
@@ -57,6 +63,7 @@ def participant_out(participant: Participant) -> dict[str, Any]:
         "attributes": participant.attributes,
         "tags": participant.tags,
         "consent": participant.consent,
+        "language": participant.language or None,
         "referral_code": code,
         "referral_url": referral_url(code),
         "portal_url": portal_url(participant),

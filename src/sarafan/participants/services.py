@@ -169,9 +169,12 @@ def _clean(
     attributes: Mapping[str, Any] | None,
     tags: list[str] | None,
     consent: Mapping[str, bool] | None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """The fields that were passed, validated and normalized; None means 'leave as it is'."""
     fields: dict[str, Any] = {}
+    if language is not None:
+        fields["language"] = language
     if email is not None:
         fields["email"] = _email(email)
     if phone is not None:
@@ -222,6 +225,7 @@ def upsert_participant(
     attributes: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     consent: dict[str, bool] | None = None,
+    language: str | None = None,
     lock: bool = False,
     record_contacts: bool = True,
 ) -> tuple[Participant, bool]:
@@ -241,7 +245,13 @@ def upsert_participant(
         external_id=external_id,
         lock=lock,
         fields=_clean(
-            email=email, phone=phone, name=name, attributes=attributes, tags=tags, consent=consent
+            email=email,
+            phone=phone,
+            name=name,
+            attributes=attributes,
+            tags=tags,
+            consent=consent,
+            language=language,
         ),
     )
     if record_contacts and (participant.email or participant.phone):
@@ -309,6 +319,7 @@ def erase_participant(*, participant: Participant) -> Participant:
         participant.attributes = {}
         participant.tags = []
         participant.consent = {}
+        participant.tax_details_encrypted = ""
         participant.external_id = f"erased-{participant.public_id}"
         participant.erased_at = timezone.now()
         participant.save()

@@ -29,7 +29,25 @@ class ProjectAdmin(ModelAdmin):
     inlines = (ApiKeyInline,)
     list_display = ("name", public_id, "created_at")
     search_fields = ("name", "public_id")
-    fields = ("name", public_id, "created_at")
+    fieldsets = (
+        (None, {"fields": ("name", public_id, "created_at")}),
+        (
+            _("Certificate e-mails"),
+            {"fields": ("email_rewards", "email_from")},
+        ),
+        (
+            _("Gift tax"),
+            {
+                "fields": ("tax_threshold", "tax_warn_percent", "tax_hold"),
+                "description": _(
+                    "Gifts to a person from a company above 4 000 ₽ a year are taxable "
+                    "income in Russia. Each person's yearly total of rewards is kept against "
+                    "this threshold; with the hold, a reward past it waits until the "
+                    "person's tax details are recorded."
+                ),
+            },
+        ),
+    )
     readonly_fields = (public_id, "created_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

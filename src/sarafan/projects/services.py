@@ -93,6 +93,11 @@ def authenticate_key(raw: str) -> ApiCaller:
                 "project__id",
                 "project__public_id",
                 "project__name",
+                # Read by fulfilment on every issued reward.
+                "project__tax_threshold",
+                "project__tax_hold",
+                "project__tax_warn_percent",
+                "project__email_rewards",
             )
             .first()
         )

@@ -15,18 +15,23 @@ from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import services
-from .models import Certificate, Reward, RewardStatus
+from . import fulfilment, services
+from .models import Brand, Certificate, Reward, RewardStatus, Waiting
 from .schemas import (
+    BrandChoiceIn,
     DecisionIn,
     ManualRewardIn,
     RedeemIn,
+    brand_out,
     certificate_out,
+    history_out,
     redemption_out,
     reward_detail,
 )
 
 rewards = Router(auth=secret_key_auth, tags=["rewards"])
+# Statuses in which the recipient may still choose the certificate's brand.
+CHOOSING = {RewardStatus.PENDING, RewardStatus.REVIEW, RewardStatus.APPROVED}
 certificates = Router(auth=secret_key_auth, tags=["certificates"])
 
 
@@ -36,7 +41,7 @@ def _caller(request: HttpRequest) -> ApiCaller:
 
 def _rewards(caller: ApiCaller) -> QuerySet[Reward]:
     return Reward.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
-        "recipient", "referral", "campaign", "certificate"
+        "recipient", "referral", "campaign", "certificate", "brand", "banked_into__certificate"
     )
 
 
@@ -56,7 +61,9 @@ def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant
 class RewardQuery(Schema):
     participant: str | None = None
     status: RewardStatus | None = None
+    waiting: Waiting | None = None
     campaign: str | None = None
+    brand: str | None = None
     limit: int = 20
     starting_after: str | None = None
 
@@ -69,8 +76,12 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
         queryset = queryset.filter(recipient=_participant(caller, query.participant, "participant"))
     if query.status:
         queryset = queryset.filter(status=query.status)
+    if query.waiting:
+        queryset = queryset.filter(status=RewardStatus.APPROVED, waiting=query.waiting)
     if query.campaign:
         queryset = queryset.filter(campaign__public_id=query.campaign)
+    if query.brand:
+        queryset = queryset.filter(brand__public_id=query.brand)
     page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
     return {"object": "list", "data": [reward_detail(r) for r in page], "has_more": has_more}
 
@@ -96,7 +107,50 @@ def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[
 
 @rewards.get("/{reward_id}", response=dict, summary="Get a reward with its certificate")
 def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
+    """Also the reward's history (each step is the event `reward.<status>`) and, while
+    the recipient may choose, the brands offered."""
+    reward = _reward(request, reward_id)
+    body = reward_detail(reward)
+    body["history"] = [history_out(event) for event in reward.history.all()]
+    choosing = reward.status in CHOOSING and not body["certificate"]
+    body["brand_options"] = (
+        [brand_out(b) for b in fulfilment.offered_brands(reward)] if choosing else []
+    )
+    return body
+
+
+@rewards.post("/{reward_id}/brand", response=dict, summary="Choose the brand of the certificate")
+def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -> dict[str, Any]:
+    caller = _caller(request)
+    reward = _reward(request, reward_id)
+    brand = Brand.objects.filter(
+        project=caller.project, livemode=caller.livemode, public_id=payload.brand
+    ).first()
+    if brand is None:
+        raise NotFound(f"No brand '{payload.brand}'.", param="brand")
+    fulfilment.choose_brand(reward, brand, actor="api")
     return reward_detail(_reward(request, reward_id))
+
+
+@rewards.post("/{reward_id}/retry", response=dict, summary="Try to issue a waiting reward now")
+def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
+    fulfilment.retry_now(_reward(request, reward_id), actor="api")
+    return reward_detail(_reward(request, reward_id))
+
+
+@rewards.post("/{reward_id}/resend", response=dict, summary="E-mail the certificate again")
+def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
+    from .delivery import resend as send_again
+
+    delivery = send_again(_reward(request, reward_id), actor="api")
+    return {
+        "object": "delivery",
+        "reward": reward_id,
+        "kind": delivery.kind,
+        "status": delivery.status,
+        "error": delivery.error or None,
+        "created_at": delivery.created_at.isoformat(),
+    }
 
 
 def _decide(

@@ -21,6 +21,18 @@ class RewardStatus(models.TextChoices):
     EXPIRED = "expired", _("expired")
 
 
+class Waiting(models.TextChoices):
+    """Why an approved reward is not issued yet (shown in the console and the API)."""
+
+    NONE = "", _("nothing")
+    CHOICE = "choice", _("the recipient's choice of brand")
+    POOL_EMPTY = "pool_empty", _("codes in the pool")
+    ISSUER = "issuer", _("the external issuer")
+    ISSUER_FAILED = "issuer_failed", _("the external issuer refused; needs attention")
+    TAX_DETAILS = "tax_details", _("the recipient's tax details")
+    BANK = "bank", _("the reward bank to reach its minimum")
+
+
 class Reward(Scoped):
     """What a participant earned; `dedupe_key` makes one rule pay one order once."""
 
@@ -62,6 +74,35 @@ class Reward(Scoped):
     available_at = models.DateTimeField(_("available at"))
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     dedupe_key = models.CharField(max_length=200)
+    # Fulfilment: the brand chosen (or defaulted) for the certificate, what an approved
+    # reward waits for, until when the recipient may choose, and the external issuer's
+    # retry schedule.
+    brand = models.ForeignKey(
+        "Brand",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("brand"),
+    )
+    waiting = models.CharField(
+        _("waiting for"), max_length=16, choices=Waiting.choices, default="", blank=True
+    )
+    choose_by = models.DateTimeField(_("choose a brand by"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("issue attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    # When the certificate was issued: the yearly totals kept against the gift-tax threshold.
+    issued_at = models.DateTimeField(_("issued"), null=True, blank=True)
+    # A small reward paid as part of a bank reward's certificate.
+    banked_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="banked",
+        verbose_name=_("paid in bank reward"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -77,6 +118,8 @@ class Reward(Scoped):
         indexes = [
             models.Index(fields=["project", "livemode", "recipient", "created_at"]),
             models.Index(fields=["status", "available_at"]),
+            models.Index(fields=["status", "waiting", "next_attempt_at"]),
+            models.Index(fields=["project", "livemode", "recipient", "issued_at"]),
         ]
 
     def __str__(self) -> str:
@@ -84,7 +127,11 @@ class Reward(Scoped):
 
 
 class RewardEvent(models.Model):
-    """Append-only history of a reward: every transition, by whom and why."""
+    """Append-only history of a reward: every transition, by whom and why.
+
+    Each row is also the reward's outgoing event `reward.<to_status>` (an outbox read in
+    id order by webhook delivery).
+    """
 
     reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="history")
     from_status = models.CharField(max_length=10, blank=True)
@@ -99,6 +146,10 @@ class RewardEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.from_status or '-'} → {self.to_status}"
 
+    @property
+    def event_type(self) -> str:
+        return f"reward.{self.to_status}"
+
 
 class CertificateStatus(models.TextChoices):
     ACTIVE = "active", _("active")
@@ -107,16 +158,48 @@ class CertificateStatus(models.TextChoices):
     EXPIRED = "expired", _("expired")
 
 
+class CertificateKind(models.TextChoices):
+    INTERNAL = "internal", _("Sarafan's own")
+    POOL = "pool", _("from a pool")
+    ISSUER = "issuer", _("from an external issuer")
+
+
 class Certificate(Scoped):
-    """An e-certificate issued by Sarafan: code + PIN, a balance that only goes down."""
+    """An e-certificate paying a reward.
+
+    Sarafan's own (`internal`): code + PIN in clear, a balance that only goes down, redeemed
+    through the API. From a pool or an external issuer: the brand's code and PIN kept
+    encrypted, redeemed at the brand.
+    """
 
     public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("crt"))
     reward = models.OneToOneField(
         Reward, on_delete=models.SET_NULL, null=True, blank=True, related_name="certificate"
     )
-    code = models.CharField(_("code"), max_length=32, unique=True)
-    pin = models.CharField(_("PIN"), max_length=12)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=CertificateKind.choices, default=CertificateKind.INTERNAL
+    )
+    code = models.CharField(_("code"), max_length=32, unique=True, null=True, blank=True)
+    pin = models.CharField(_("PIN"), max_length=12, blank=True)
+    code_encrypted = models.TextField(blank=True)
+    pin_encrypted = models.TextField(blank=True)
     brand = models.CharField(_("brand"), max_length=200, blank=True)
+    catalog_brand = models.ForeignKey(
+        "Brand",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="certificates",
+        verbose_name=_("brand from the catalogue"),
+    )
+    # A pool code pays one certificate only: the one-to-one is the database's guarantee.
+    pool_code = models.OneToOneField(
+        "PoolCode", on_delete=models.PROTECT, null=True, blank=True, related_name="certificate"
+    )
+    issuer = models.ForeignKey(
+        "Issuer", on_delete=models.PROTECT, null=True, blank=True, related_name="certificates"
+    )
+    external_id = models.CharField(_("issuer's id"), max_length=200, blank=True)
     amount = MoneyField(_("nominal"))
     balance = MoneyField(_("balance"))
     currency = models.CharField(_("currency"), max_length=3, default=DEFAULT_CURRENCY)
@@ -127,6 +210,7 @@ class Certificate(Scoped):
         default=CertificateStatus.ACTIVE,
     )
     expires_at = models.DateTimeField(_("expires"))
+    reminded_at = models.DateTimeField(_("expiry reminder sent"), null=True, blank=True)
     created_at = models.DateTimeField(_("issued"), auto_now_add=True)
 
     class Meta:
@@ -138,9 +222,18 @@ class Certificate(Scoped):
                 condition=models.Q(balance__gte=0), name="certificate_balance_not_negative"
             )
         ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="certificate_expiry")]
 
     def __str__(self) -> str:
-        return self.code
+        return self.public_id
+
+    def code_value(self) -> str:
+        """The code in clear, whatever the kind; never log it."""
+        return self.code or (decrypt(self.code_encrypted) if self.code_encrypted else "")
+
+    def pin_value(self) -> str:
+        """The PIN in clear ("" when there is none); never log it."""
+        return self.pin or (decrypt(self.pin_encrypted) if self.pin_encrypted else "")
 
 
 class Redemption(models.Model):
@@ -256,3 +349,74 @@ class PoolCode(Scoped):
     def pin_value(self) -> str:
         """The PIN in clear ("" when the code has none); never log it."""
         return decrypt(self.pin_encrypted) if self.pin_encrypted else ""
+
+
+class Issuer(Scoped):
+    """An external provider's HTTP API that issues certificates (README, "External issuers").
+
+    Its credentials are encrypted; the circuit fields stop calls to a failing provider.
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("iss"))
+    name = models.CharField(_("name"), max_length=200)
+    url = models.URLField(_("API URL"), max_length=500)
+    token_encrypted = models.TextField(blank=True)
+    brand = models.ForeignKey(
+        Brand,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="issuers",
+        verbose_name=_("brand"),
+    )
+    timeout_seconds = models.FloatField(_("timeout, seconds"), default=10.0)
+    max_attempts = models.PositiveSmallIntegerField(_("attempts per reward"), default=8)
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    circuit_open_until = models.DateTimeField(_("paused until"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("external issuer")
+        verbose_name_plural = _("external issuers")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def token_value(self) -> str:
+        return decrypt(self.token_encrypted) if self.token_encrypted else ""
+
+
+class DeliveryKind(models.TextChoices):
+    CERTIFICATE = "certificate", _("certificate")
+    REMINDER = "reminder", _("expiry reminder")
+
+
+class DeliveryStatus(models.TextChoices):
+    SENT = "sent", _("sent")
+    FAILED = "failed", _("failed")
+
+
+class Delivery(Scoped):
+    """One e-mail about a reward's certificate: the first send, a resend or a reminder."""
+
+    reward = models.ForeignKey(
+        Reward, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("reward")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=DeliveryKind.choices)
+    to = models.EmailField(_("to"), max_length=254)
+    language = models.CharField(_("language"), max_length=8)
+    status = models.CharField(_("status"), max_length=8, choices=DeliveryStatus.choices)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    actor = models.CharField(_("by"), max_length=200, default="system")
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.to}: {self.status}"

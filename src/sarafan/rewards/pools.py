@@ -9,7 +9,7 @@ import csv
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 
@@ -299,6 +299,11 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
                     row.line, row.code, "duplicate_code", "This code was already uploaded."
                 )
         report.accepted = len(stored)
+        if stored:
+            from .fulfilment import resume_pool
+
+            # Rewards that waited for codes are issued by the worker right after.
+            resume_pool(pool)
         logger.info(
             "pool %s: upload %s stored %d codes, rejected %d rows",
             pool.public_id,
@@ -428,6 +433,21 @@ def _alert_if_low(pool: CertificatePool, now: datetime) -> None:
     )
     pool.low_stock_alerted_at = now
     if marked:
+        from sarafan.fraud.stoprules import raise_alert
+
+        # Once per refill: the mark above is cleared only when an upload lifts the stock.
+        raise_alert(
+            project_id=pool.project_id,
+            livemode=pool.livemode,
+            kind="pool.low_stock",
+            subject=pool.public_id,
+            message=(
+                f"Pool {pool} is low on codes: {left.count()} left "
+                f"(threshold {pool.low_stock_threshold})."
+            ),
+            data={"pool": pool.public_id, "threshold": pool.low_stock_threshold},
+            window=timedelta(0),
+        )
         logger.warning(
             "pool %s (%s %s) is low on stock: %d codes left, threshold %d",
             pool.public_id,

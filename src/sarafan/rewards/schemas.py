@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sarafan.core.money import money_str
 
-from .models import Certificate, Redemption, Reward
+from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 
@@ -28,6 +28,10 @@ class DecisionIn(Strict):
     note: str = Field(default="", max_length=500)
 
 
+class BrandChoiceIn(Strict):
+    brand: str = Field(min_length=1, max_length=32, description="brd_… id of an offered brand")
+
+
 class RedeemIn(Strict):
     amount: PositiveMoney
     order_id: str = Field(min_length=1, max_length=200)
@@ -38,7 +42,8 @@ def certificate_out(certificate: Certificate, *, with_pin: bool = True) -> dict[
         "id": certificate.public_id,
         "object": "certificate",
         "livemode": certificate.livemode,
-        "code": certificate.code,
+        "kind": certificate.kind,
+        "code": certificate.code_value(),
         "brand": certificate.brand,
         "amount": money_str(certificate.amount),
         "balance": money_str(certificate.balance),
@@ -47,12 +52,29 @@ def certificate_out(certificate: Certificate, *, with_pin: bool = True) -> dict[
         "status": certificate.status,
     }
     if with_pin:
-        data["pin"] = certificate.pin
+        data["pin"] = certificate.pin_value()
     return data
+
+
+def _waiting(reward: Reward) -> dict[str, Any] | None:
+    if reward.status != RewardStatus.APPROVED or not reward.waiting:
+        return None
+    return {
+        "reason": reward.waiting,
+        "message": str(Waiting(reward.waiting).label),
+        "choose_by": reward.choose_by.isoformat() if reward.choose_by else None,
+        "next_attempt_at": reward.next_attempt_at.isoformat() if reward.next_attempt_at else None,
+        "attempts": reward.attempts,
+        "last_error": reward.last_error or None,
+    }
 
 
 def reward_detail(reward: Reward) -> dict[str, Any]:
     certificate = getattr(reward, "certificate", None)
+    banked_into = reward.banked_into
+    if certificate is None and banked_into is not None:
+        # Paid inside the bank reward's certificate.
+        certificate = getattr(banked_into, "certificate", None)
     return {
         "id": reward.public_id,
         "object": "reward",
@@ -65,9 +87,28 @@ def reward_detail(reward: Reward) -> dict[str, Any]:
         "currency": reward.currency,
         "status": reward.status,
         "available_at": reward.available_at.isoformat(),
+        "issued_at": reward.issued_at.isoformat() if reward.issued_at else None,
         "created_at": reward.created_at.isoformat(),
+        "brand": reward.brand.public_id if reward.brand else None,
+        "waiting": _waiting(reward),
+        "banked_into": banked_into.public_id if banked_into is not None else None,
         "certificate": certificate_out(certificate) if certificate is not None else None,
     }
+
+
+def history_out(event: RewardEvent) -> dict[str, Any]:
+    return {
+        "type": event.event_type,
+        "from": event.from_status or None,
+        "to": event.to_status,
+        "actor": event.actor,
+        "note": event.note,
+        "at": event.created_at.isoformat(),
+    }
+
+
+def brand_out(brand: Brand) -> dict[str, Any]:
+    return {"id": brand.public_id, "name": brand.name, "logo_url": brand.logo_url or None}
 
 
 def redemption_out(redemption: Redemption) -> dict[str, Any]:

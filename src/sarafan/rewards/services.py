@@ -12,17 +12,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, Recipient
-from sarafan.core.codes import new_certificate_code, new_pin
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
+from . import fulfilment
 from .models import (
     Certificate,
     CertificateStatus,
@@ -190,7 +189,7 @@ def grant_rewards(
     referral_id: int | None = None,
     order_id: int | None = None,
     trigger: str = "",
-    brand: str,
+    project: Project,
     fresh: bool = False,
     exact: bool = False,
 ) -> tuple[list[Reward], list[str]]:
@@ -241,7 +240,7 @@ def grant_rewards(
         if hold_for_review:
             path, notes = [S.REVIEW], ["held for review"]
         elif available_at <= timezone.now():
-            path, notes = [S.APPROVED, S.ISSUED], ["no hold period"]
+            path, notes = [S.APPROVED], ["no hold period"]
         else:
             path, notes = [], []
         reward = Reward(
@@ -259,7 +258,7 @@ def grant_rewards(
             available_at=available_at,
             dedupe_key=grant.dedupe_key,
         )
-        _create(reward, path, notes, brand=brand)
+        _create(reward, path, notes, project=project, campaign=campaign)
         rewards.append(reward)
     total = sum((reward.amount for reward in rewards), Decimal(0))
     if rewards and not exact and not reserve(campaign.pk, total, len(rewards)):
@@ -272,13 +271,15 @@ def _create(
     path: Sequence[str],
     notes: Sequence[str],
     *,
-    brand: str | None,
+    project: Project,
+    campaign: Campaign | None,
     actor: str = "system",
 ) -> None:
     """Insert a new reward already at the end of `path`, its certificate, and its history.
 
-    The path is checked against TRANSITIONS from `pending` exactly as `_move` would; the
-    reward is written once with its final status and the steps in one INSERT.
+    The path is checked against TRANSITIONS from `pending` exactly as `_move` would; a path
+    that ends at `approved` goes on through fulfilment (issued now, or waiting). The reward
+    is written once with its final status and the steps in one INSERT.
     """
     steps = [RewardEvent(to_status=S.PENDING, actor=actor, note="created")]
     current = reward.status
@@ -292,53 +293,20 @@ def _create(
         steps.append(RewardEvent(from_status=current, to_status=to_status, actor=actor, note=note))
         current = to_status
     reward.status = current
-    reward.save(force_insert=True)
-    if current == S.ISSUED:
-        certificate = issue_certificate(reward=reward, brand=brand)
-        steps[-1].note = f"certificate {certificate.public_id}"
+    if current == S.APPROVED:
+        outcome = fulfilment.plan(reward, project=project, campaign=campaign)
+        steps += fulfilment.apply(reward, outcome, project=project, actor=actor)[0]
+    if reward.pk is None:
+        reward.save(force_insert=True)
     for step in steps:
         step.reward = reward
     RewardEvent.objects.bulk_create(steps)
 
 
-def issue_certificate(*, reward: Reward, brand: str | None = None) -> Certificate:
-    """Create Sarafan's own e-certificate for a reward (code + PIN, full balance)."""
-    if brand is None:
-        brand = Project.objects.only("name").get(pk=reward.project_id).name
-    # 79-bit random codes do not collide in practice, so no savepoint guards the insert:
-    # should one ever collide, the unique constraint fails the transaction and nothing is
-    # half-written (the event can be sent again).
-    return Certificate.objects.create(
-        project_id=reward.project_id,
-        livemode=reward.livemode,
-        reward=reward,
-        code=new_certificate_code(),
-        pin=new_pin(),
-        brand=brand,
-        amount=reward.amount,
-        balance=reward.amount,
-        currency=reward.currency,
-        expires_at=timezone.now() + timedelta(days=settings.SARAFAN_CERTIFICATE_VALID_DAYS),
-    )
-
-
-def _approve_and_issue(
-    reward: Reward, *, actor: str, note: str = "", brand: str | None = None
-) -> None:
-    """Approve and issue at once: the certificate, then both steps logged together."""
-    if not can_move(reward.status, S.APPROVED):
-        raise Conflict(
-            f"A reward cannot go from '{reward.status}' to '{S.APPROVED}'.",
-            code="invalid_status_transition",
-        )
-    certificate = issue_certificate(reward=reward, brand=brand)
-    _move(
-        reward,
-        S.APPROVED,
-        S.ISSUED,
-        actor=actor,
-        notes=(note, f"certificate {certificate.public_id}"),
-    )
+def _approve_and_issue(reward: Reward, *, actor: str, note: str = "") -> None:
+    """Approve a locked reward and fulfil it at once (issued now, or waiting)."""
+    _move(reward, S.APPROVED, actor=actor, notes=(note,))
+    fulfilment.settle(reward, actor=actor)
 
 
 def _locked(reward: Reward) -> Reward:
@@ -381,14 +349,28 @@ def cancel_reward(*, reward: Reward, actor: str, note: str = "") -> Decimal:
     reward = _locked(reward)
     clawed = reward.amount
     if reward.status in {S.ISSUED, S.DELIVERED}:
+        # A banked reward was paid inside its bank reward's certificate: its share comes
+        # off that certificate's balance.
+        paid_by = reward.banked_into_id or reward.pk
         certificate = (
-            Certificate.objects.select_for_update(no_key=True).filter(reward=reward).first()
+            Certificate.objects.select_for_update(no_key=True).filter(reward_id=paid_by).first()
         )
         if certificate is not None:
-            clawed = certificate.balance
-            certificate.balance = Decimal(0)
-            certificate.status = CertificateStatus.CANCELLED
+            if reward.banked_into_id is None:
+                clawed = certificate.balance
+                certificate.balance = Decimal(0)
+                certificate.status = CertificateStatus.CANCELLED
+            else:
+                clawed = min(reward.amount, certificate.balance)
+                certificate.balance -= clawed
+                if certificate.balance == 0:
+                    certificate.status = CertificateStatus.CANCELLED
             certificate.save(update_fields=["balance", "status"])
+            if certificate.issuer_id is not None and certificate.status == "cancelled":
+                fulfilment.cancel_at_issuer(certificate)
+    if reward.waiting:
+        reward.waiting = ""
+        reward.save(update_fields=["waiting"])
     _move(reward, S.CANCELLED, actor=actor, notes=(note,))
     _release_budget(reward, clawed, whole=clawed == reward.amount)
     return clawed
@@ -455,7 +437,7 @@ def create_manual_reward(
         reason=note[:200],
         dedupe_key=f"manual:{secrets.token_hex(16)}",
     )
-    _create(reward, [S.APPROVED, S.ISSUED], [note], brand=project.name, actor=actor)
+    _create(reward, [S.APPROVED], [note], project=project, campaign=campaign, actor=actor)
     return reward
 
 

@@ -8,3 +8,49 @@ def release_due_rewards() -> int:
     from .services import release_due_rewards as release
 
     return release()
+
+
+@task()
+def deliver_reward(reward_id: int, kind: str = "certificate") -> str:
+    """E-mail a reward's certificate (or an expiry reminder); returns the delivery's status."""
+    from .delivery import deliver
+
+    delivery = deliver(reward_id, kind=kind)
+    return delivery.status if delivery is not None else "skipped"
+
+
+@task()
+def issue_with_issuer(reward_id: int) -> str:
+    """One attempt at an external issuer for an approved reward waiting for it."""
+    from .fulfilment import attempt_issuer
+
+    return attempt_issuer(reward_id)
+
+
+@task()
+def resume_waiting_rewards() -> int:
+    """Issue approved rewards whose wait is over (codes arrived, choice deadline, retries)."""
+    from .fulfilment import resume_waiting
+
+    return resume_waiting()
+
+
+@task()
+def expire_certificates() -> int:
+    from .lifecycle import expire_certificates as expire
+
+    return expire()
+
+
+@task()
+def send_expiry_reminders() -> int:
+    from .delivery import send_expiry_reminders as remind
+
+    return remind()
+
+
+@task()
+def cancel_at_issuer(certificate_id: int) -> str:
+    from .fulfilment import cancel_issued
+
+    return cancel_issued(certificate_id)

@@ -154,7 +154,7 @@ def _apply_rules(
         referral_id=referral.pk,
         order_id=order.pk if order is not None else None,
         trigger=trigger,
-        brand=project.name,
+        project=project,
         fresh=fresh,
         exact=exact,
     )

@@ -1,0 +1,157 @@
+"""External issuers API: a provider's address and token per project and mode, its circuit."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import BaseModel, ConfigDict, Field
+
+from sarafan.core.errors import NotFound
+from sarafan.core.pagination import paginate
+from sarafan.projects.auth import secret_key_auth
+from sarafan.projects.services import ApiCaller
+
+from . import issuers
+from .models import Brand, Issuer
+
+issuers_router = Router(auth=secret_key_auth, tags=["issuers"])
+
+URL_HELP = "the provider's API address, http(s); Sarafan calls {url}/certificates…"
+BEARER_HELP = (
+    "write-only: sent as `Authorization: Bearer …`, stored encrypted, never shown again; "
+    "printable ASCII without spaces"
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IssuerIn(Strict):
+    name: str = Field(description="1–200 characters")
+    url: str = Field(description=URL_HELP)
+    token: str = Field(default="", description=BEARER_HELP)
+    brand: str | None = Field(default=None, description="brand id, brd_…, of the certificates")
+    timeout_seconds: float = Field(default=10.0, description="per call, 0.5–60")
+    max_attempts: int = Field(default=8, description="calls per reward before giving up, 1–50")
+
+
+class IssuerPatch(Strict):
+    """Only the fields sent change; `token` "" or null removes it, `brand` null detaches it.
+    A new url or token closes the circuit."""
+
+    name: str | None = None
+    url: str | None = Field(default=None, description=URL_HELP)
+    token: str | None = Field(default=None, description=BEARER_HELP)
+    brand: str | None = None
+    timeout_seconds: float | None = None
+    max_attempts: int | None = None
+
+
+class ListQuery(Schema):
+    limit: int = 20
+    starting_after: str | None = None
+
+
+def _caller(request: HttpRequest) -> ApiCaller:
+    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def issuer_out(issuer: Issuer) -> dict[str, Any]:
+    return {
+        "id": issuer.public_id,
+        "object": "issuer",
+        "livemode": issuer.livemode,
+        "name": issuer.name,
+        "url": issuer.url,
+        "brand": issuer.brand.public_id if issuer.brand is not None else None,
+        "timeout_seconds": issuer.timeout_seconds,
+        "max_attempts": issuer.max_attempts,
+        "has_token": bool(issuer.token_encrypted),
+        "circuit": {
+            "state": issuers.circuit_state(issuer).value,
+            "failures": issuer.consecutive_failures,
+            "open_until": _iso(issuer.circuit_open_until),
+            "last_error": issuer.last_error or None,
+            "last_success_at": _iso(issuer.last_success_at),
+        },
+        "created_at": issuer.created_at.isoformat(),
+    }
+
+
+def _issuers(caller: ApiCaller) -> QuerySet[Issuer]:
+    return Issuer.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
+        "brand"
+    )
+
+
+def _issuer(caller: ApiCaller, issuer_id: str) -> Issuer:
+    issuer = _issuers(caller).filter(public_id=issuer_id).first()
+    if issuer is None:
+        raise NotFound(f"No issuer '{issuer_id}'.", param="id")
+    return issuer
+
+
+def _brand(caller: ApiCaller, brand_id: str | None) -> Brand | None:
+    if brand_id is None:
+        return None
+    brand = Brand.objects.filter(
+        project=caller.project, livemode=caller.livemode, public_id=brand_id
+    ).first()
+    if brand is None:
+        raise NotFound(f"No brand '{brand_id}'.", param="brand")
+    return brand
+
+
+@issuers_router.get("", response=dict, summary="List external issuers, newest first")
+def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    page, has_more = paginate(
+        _issuers(_caller(request)), limit=query.limit, starting_after=query.starting_after
+    )
+    return {"object": "list", "data": [issuer_out(i) for i in page], "has_more": has_more}
+
+
+@issuers_router.post(
+    "",
+    response={201: dict},
+    summary="Add an external issuer (a provider's certificate API)",
+    description="The provider implements the JSON contract in the README, 'External issuers'.",
+)
+def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, Any]]:
+    caller = _caller(request)
+    issuer = issuers.create_issuer(
+        project=caller.project,
+        livemode=caller.livemode,
+        name=payload.name,
+        url=payload.url,
+        token=payload.token,
+        brand=_brand(caller, payload.brand),
+        timeout_seconds=payload.timeout_seconds,
+        max_attempts=payload.max_attempts,
+    )
+    return Status(201, issuer_out(issuer))
+
+
+@issuers_router.get("/{issuer_id}", response=dict, summary="Get an external issuer")
+def get_issuer(request: HttpRequest, issuer_id: str) -> dict[str, Any]:
+    return issuer_out(_issuer(_caller(request), issuer_id))
+
+
+@issuers_router.patch("/{issuer_id}", response=dict, summary="Change an external issuer")
+def change_issuer(request: HttpRequest, issuer_id: str, payload: IssuerPatch) -> dict[str, Any]:
+    caller = _caller(request)
+    issuer = _issuer(caller, issuer_id)
+    changes: dict[str, Any] = {}
+    for field in payload.model_fields_set:
+        value = getattr(payload, field)
+        if field == "brand":
+            changes["brand"] = _brand(caller, value)
+        elif field == "token" or value is not None:
+            changes[field] = value
+    issuers.update_issuer(issuer, **changes)
+    return issuer_out(issuer)

@@ -1,0 +1,50 @@
+"""The end of a certificate's life: expiry by the scheduled sweep.
+
+Moves go through the reward state machine (services.move); certificates are marked in
+the same transaction as their rewards.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Certificate, CertificateStatus, Reward, RewardStatus
+from .services import move
+from .transitions import can_move
+
+S = RewardStatus
+
+
+def expire_certificates(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Expire active certificates past their date, and the rewards they pay; returns how many."""
+    now = now or timezone.now()
+    due = list(
+        Certificate.objects.filter(status=CertificateStatus.ACTIVE, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    expired = 0
+    for pk in due:
+        with transaction.atomic():
+            certificate = (
+                Certificate.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(pk=pk, status=CertificateStatus.ACTIVE)
+                .first()
+            )
+            if certificate is None:
+                continue
+            certificate.status = CertificateStatus.EXPIRED
+            certificate.save(update_fields=["status"])
+            expired += 1
+            if certificate.reward_id is None:
+                continue
+            # The reward it pays, and the banked rewards paid inside it.
+            paid = Reward.objects.select_for_update(no_key=True).filter(
+                Q(pk=certificate.reward_id) | Q(banked_into_id=certificate.reward_id)
+            )
+            for reward in paid.order_by("id"):
+                if can_move(reward.status, S.EXPIRED):
+                    move(reward, S.EXPIRED, note=f"certificate {certificate.public_id} expired")
+    return expired

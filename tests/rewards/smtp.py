@@ -1,0 +1,110 @@
+"""A real SMTP server for e-mail tests: aiosmtpd on 127.0.0.1, keeping what it receives."""
+
+import email
+import email.message
+import email.policy
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Received:
+    """One message as the server got it: the SMTP envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: email.message.EmailMessage
+
+
+@dataclass
+class Inbox:
+    """Collects every message delivered to the server (aiosmtpd's DATA handler)."""
+
+    messages: list[Received] = field(default_factory=list)
+    # Addresses the server answers "550 no such user", as a real one does for a typo.
+    refused: set[str] = field(default_factory=set)
+
+    # aiosmtpd calls a handler's handle_<SMTP verb>.
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    inbox: Inbox
+    controller: Controller
+    port: int
+    running: bool = True
+
+    @property
+    def messages(self) -> list[email.message.EmailMessage]:
+        return [received.message for received in self.inbox.messages]
+
+    def stop(self) -> None:
+        """Take the server down: the next send is refused a connection."""
+        if self.running:
+            self.controller.stop()
+            self.running = False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server() -> SmtpServer:
+    inbox = Inbox()
+    # Another test process may take the probed port first: try a few.
+    for attempt in range(5):
+        port = free_port()
+        controller = Controller(inbox, hostname=HOST, port=port)
+        try:
+            controller.start()
+        except OSError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05)
+            continue
+        return SmtpServer(inbox, controller, port)
+    raise AssertionError("unreachable")
+
+
+def mailer(port: int) -> dict[str, Any]:
+    """Django's MAILERS pointing at an SMTP server on 127.0.0.1:port."""
+    return {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": HOST, "port": port, "timeout": 5},
+        }
+    }
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SmtpServer]:
+    """A running SMTP server, and Django's default mailer sending to it for this test."""
+    server = start_server()
+    settings.MAILERS = mailer(server.port)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,189 @@
+"""Rewards paid by an external issuer, against a real local HTTP provider: issued once,
+retried with backoff while it fails or times out, given up on visibly, the circuit
+respected, and cancelled at the provider when the reward is cancelled."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from sarafan.fraud.models import Alert
+from sarafan.rewards import fulfilment, issuers
+from sarafan.rewards.models import Certificate, Reward
+from tests.factories import create_campaign, create_referrer, order
+
+pytestmark = pytest.mark.django_db
+
+RULE = {
+    "recipient": "referrer",
+    "trigger": "first_order",
+    "kind": "fixed",
+    "amount": "750.00",
+    "hold_days": 0,
+}
+
+
+@pytest.fixture
+def issuer(project, provider):
+    issuer = issuers.create_issuer(
+        project=project,
+        livemode=False,
+        name="Gift provider",
+        url=provider.url,
+        token=provider.token,
+        timeout_seconds=0.5,
+        max_attempts=3,
+    )
+    provider.delay = 1.0
+    return issuer
+
+
+@pytest.fixture
+def reward_id(api, issuer):
+    create_campaign(api, rules=[RULE], reward_source={"type": "issuer", "issuer": issuer.public_id})
+    code = create_referrer(api, "r-1")["referral_code"]
+    response = order(api, "c-1", "o-1", code=code)
+    assert response.status_code == 201, response.content
+    return response.json()["rewards"][0]["id"]
+
+
+def _reward(api, reward_id):
+    return api.get(f"rewards/{reward_id}").json()
+
+
+def _pk(reward_id):
+    return Reward.objects.get(public_id=reward_id).pk
+
+
+def _due(reward_id):
+    Reward.objects.filter(public_id=reward_id).update(next_attempt_at=timezone.now())
+
+
+def test_the_reward_waits_for_the_issuer_then_gets_its_certificate(api, reward_id, provider):
+    waiting = _reward(api, reward_id)
+    assert waiting["status"] == "approved"
+    assert waiting["waiting"]["reason"] == "issuer"
+    # The event's transaction made no HTTP call.
+    assert provider.requests == []
+
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "issued"
+    reward = _reward(api, reward_id)
+    assert reward["status"] == "issued"
+    certificate = reward["certificate"]
+    assert certificate["kind"] == "issuer"
+    sent = provider.issued[reward_id]
+    assert certificate["code"] == sent["code"]
+    assert certificate["pin"] == sent["pin"]
+    assert certificate["amount"] == "750.00"
+    request = provider.requests[0]
+    assert request.headers["idempotency-key"] == reward_id
+    assert request.headers["authorization"] == f"Bearer {provider.token}"
+    assert request.body["recipient"]["email"] == "r-1@example.ru"
+    stored = Certificate.objects.get(public_id=certificate["id"])
+    assert stored.external_id == sent["id"]
+    assert sent["code"] not in stored.code_encrypted
+    # Nothing left to do: a second attempt does not call the provider.
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "skipped"
+    assert len(provider.requests) == 1
+
+
+def test_a_failing_provider_is_retried_with_backoff_and_recovers(api, reward_id, provider):
+    provider.fail_next(1)
+    before = timezone.now()
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "retry"
+    reward = _reward(api, reward_id)
+    assert reward["status"] == "approved"
+    assert reward["waiting"]["attempts"] == 1
+    assert "500" in reward["waiting"]["last_error"]
+    next_at = timezone.datetime.fromisoformat(reward["waiting"]["next_attempt_at"])
+    assert timedelta(seconds=3) <= next_at - before <= timedelta(seconds=8)
+    # Not due yet: the sweep leaves it alone.
+    assert fulfilment.resume_waiting() == 0
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "not_due"
+    _due(reward_id)
+    assert fulfilment.resume_waiting() == 1
+    assert _reward(api, reward_id)["status"] == "issued"
+    assert provider.issue_count[reward_id] == 1
+
+
+def test_a_lost_answer_is_retried_without_issuing_twice(api, reward_id, provider):
+    provider.mode = "timeout"
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "retry"
+    assert _reward(api, reward_id)["waiting"]["last_error"] == "No answer within 0.5 s."
+    provider.mode = "ok"
+    _due(reward_id)
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "issued"
+    # The provider created the certificate during the lost request; the retry got it back.
+    assert provider.issue_count[reward_id] == 1
+    assert _reward(api, reward_id)["certificate"]["code"] == provider.issued[reward_id]["code"]
+
+
+def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(api, reward_id, provider):
+    provider.mode = "fail"
+    results = []
+    for _ in range(3):
+        _due(reward_id)
+        results.append(fulfilment.attempt_issuer(_pk(reward_id)))
+    assert results == ["retry", "retry", "failed"]
+    reward = _reward(api, reward_id)
+    assert reward["waiting"]["reason"] == "issuer_failed"
+    assert "failed 3 times" in reward["waiting"]["last_error"]
+    alert = Alert.objects.get(kind="issuer.failed")
+    assert alert.subject == reward_id
+    # The sweep does not hammer it further; a person retries once the provider is back.
+    assert fulfilment.resume_waiting() == 0
+    provider.mode = "ok"
+    retried = api.post(f"rewards/{reward_id}/retry").json()
+    assert retried["status"] == "issued"
+
+
+def test_a_refusal_is_not_retried(api, reward_id, provider):
+    provider.mode = "refuse"
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "failed"
+    reward = _reward(api, reward_id)
+    assert reward["waiting"]["reason"] == "issuer_failed"
+    assert reward["waiting"]["last_error"].startswith("The issuer refused")
+
+
+def test_an_open_circuit_postpones_without_calling(api, reward_id, provider, issuer):
+    until = timezone.now() + timedelta(minutes=5)
+    type(issuer).objects.filter(pk=issuer.pk).update(
+        consecutive_failures=issuers.CIRCUIT_THRESHOLD, circuit_open_until=until
+    )
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "circuit_open"
+    assert provider.requests == []
+    reward = Reward.objects.get(public_id=reward_id)
+    assert reward.attempts == 0
+    assert reward.next_attempt_at == until
+
+
+def test_cancelling_an_issued_reward_cancels_it_at_the_provider(api, reward_id, provider):
+    fulfilment.attempt_issuer(_pk(reward_id))
+    cancelled = api.post(f"rewards/{reward_id}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    certificate = Certificate.objects.get(reward__public_id=reward_id)
+    # The task enqueued after commit; run its service directly.
+    assert fulfilment.cancel_issued(certificate.pk) == "cancelled"
+    assert provider.find(certificate.external_id)["status"] == "cancelled"
+
+
+def test_a_reward_cancelled_while_waiting_is_never_issued(api, reward_id, provider):
+    cancelled = api.post(f"rewards/{reward_id}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["waiting"] is None
+    assert fulfilment.attempt_issuer(_pk(reward_id)) == "skipped"
+    assert provider.requests == []
+
+
+def test_an_issuer_source_needs_an_existing_issuer(api):
+    response = api.post(
+        "campaigns",
+        {
+            "name": "X",
+            "landing_url": "https://shop.example/",
+            "rules": [RULE],
+            "reward_source": {"type": "issuer"},
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == "reward_source.issuer"
