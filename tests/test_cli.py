@@ -127,6 +127,13 @@ def test_up_creates_the_demo_and_serves_console_and_api(tmp_path):
                 assert time.monotonic() < deadline, "server did not answer"
                 time.sleep(0.3)
         assert [c["name"] for c in campaigns["data"]] == ["Приведи друга"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/pools",
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            demo_pools = json.loads(response.read())["data"]
+        assert [p["stock"]["available"] for p in demo_pools] == [20]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/login/", timeout=5) as page:
             assert page.status == 200
         saved = json.loads((tmp_path / "demo.json").read_text())

@@ -69,3 +69,20 @@ def superuser(db: None) -> User:
     return User.objects.create_superuser(
         username="director", email="director@example.ru", password=PASSWORD
     )
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any, superuser: User) -> Iterator[Any]:
+    """A Russian-speaking browser tab, logged in to the console as a superuser."""
+    context = browser.new_context(
+        locale="ru-RU", base_url=live_server.url, viewport={"width": 1440, "height": 900}
+    )
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    tab.goto("/console/")
+    tab.fill("input[name=username]", superuser.username)
+    tab.fill("input[name=password]", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_selector("#dashboard")
+    yield tab
+    context.close()

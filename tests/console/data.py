@@ -1,5 +1,8 @@
 """Rows for the console tests, made with the models directly (the console only reads them).
 
+A chain's brand, pool and codes are made by rewards.pools, as the console makes them; its
+issuer, delivery and reward (with the brand) directly.
+
 The anti-fraud rows of a chain (a decision, an alert, a block list entry, a campaign's
 stop-rule, a flagged signal) are here so that the page smoke tests open their pages too;
 cases that moderators decide are made through the API in test_moderation.py.
@@ -13,13 +16,24 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, RewardRule
+from sarafan.core.crypto import encrypt
 from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.projects.services import create_project
 from sarafan.referrals.models import Referral, ReferralEvent
-from sarafan.rewards.models import Certificate, Redemption, Reward, RewardEvent
+from sarafan.rewards import pools
+from sarafan.rewards.models import (
+    Brand,
+    Certificate,
+    CertificatePool,
+    Delivery,
+    Issuer,
+    Redemption,
+    Reward,
+    RewardEvent,
+)
 from sarafan.rewards.tasks import release_due_rewards
 from sarafan.tracking.models import Event, Order
 
@@ -49,6 +63,11 @@ class Chain:
     block: BlockRule
     stop_rule: StopRule
     flagged: FlaggedSignal
+    brand: Brand
+    pool: CertificatePool
+    batch: str
+    issuer: Issuer
+    delivery: Delivery
 
 
 def make_chain(
@@ -59,6 +78,21 @@ def make_chain(
         project, _keys = create_project(name=f"Магазин {n}")
     scope = {"project": project, "livemode": livemode}
     now = timezone.now()
+    brand = pools.create_brand(**scope, name=f"Лента {n}", logo_url="https://shop.example/logo.png")
+    pool = pools.create_pool(brand=brand, denomination=Decimal("1000.00"), low_stock_threshold=2)
+    # Three codes, two left after one is handed out: the pool is low on stock.
+    codes = "".join(f"GIFT-{i}-{n:04d},{i}{n:05d},1000.00,\n" for i in range(3))
+    batch = pools.upload_codes(
+        pool=pool, csv_text=f"code,pin,nominal,expiry\n{codes}", dry_run=False
+    )
+    pools.allocate_code(pool=pool)
+    issuer = Issuer.objects.create(
+        **scope,
+        name=f"Шлюз подарков {n}",
+        url=f"https://issuer{n}.example/api",
+        token_encrypted=encrypt(f"token-{n}"),
+        brand=brand,
+    )
     campaign = Campaign.objects.create(
         **scope,
         name=f"Приведи друга {n}",
@@ -149,6 +183,7 @@ def make_chain(
         status=status,
         available_at=now,
         dedupe_key=f"reward-{n}",
+        brand=brand,
     )
     RewardEvent.objects.create(reward=reward, from_status="approved", to_status=status)
     certificate = Certificate.objects.create(
@@ -166,6 +201,14 @@ def make_chain(
         order_id=f"second-order-{n}",
         amount=Decimal("200.00"),
         balance_after=Decimal("300.00"),
+    )
+    delivery = Delivery.objects.create(
+        **scope,
+        reward=reward,
+        kind="certificate",
+        to=referrer.email,
+        language="ru",
+        status="sent",
     )
     user = User.objects.create_user(username=f"marketer{n}", email=f"marketer{n}@example.ru")
     group = Group.objects.create(name=f"Маркетологи {n}")
@@ -228,7 +271,47 @@ def make_chain(
         block=block,
         stop_rule=stop_rule,
         flagged=flagged,
+        brand=brand,
+        pool=pool,
+        batch=batch["batch"],
+        issuer=issuer,
+        delivery=delivery,
     )
+
+
+# The fulfilment pages as test_pages.PAGES lists the others.
+FULFILMENT_PAGES = {
+    "rewards.brand": (
+        lambda c: {"q": c.brand.name, "livemode__exact": "0", "project__id__exact": c.project.pk},
+        lambda c: c.brand.public_id,
+        lambda c: c.brand,
+    ),
+    "rewards.certificatepool": (
+        lambda c: {"q": c.pool.public_id, "livemode__exact": "0", "brand__id__exact": c.brand.pk},
+        lambda c: c.pool.public_id,
+        lambda c: c.pool,
+    ),
+    "rewards.poolcode": (
+        lambda c: {"q": c.batch, "pool": c.pool.pk, "status__exact": "available"},
+        lambda c: c.batch,
+        lambda c: c.pool.codes.filter(status="available").first(),
+    ),
+    "rewards.issuer": (
+        lambda c: {"q": c.issuer.name, "livemode__exact": "0", "project__id__exact": c.project.pk},
+        lambda c: c.issuer.name,
+        lambda c: c.issuer,
+    ),
+    "rewards.delivery": (
+        lambda c: {
+            "q": c.reward.public_id,
+            "status__exact": "sent",
+            "kind__exact": "certificate",
+            "livemode__exact": "0",
+        },
+        lambda c: c.delivery.to,
+        lambda c: c.delivery,
+    ),
+}
 
 
 # The anti-fraud pages as test_pages.PAGES lists the others: (query that must find the

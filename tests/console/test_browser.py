@@ -1,33 +1,13 @@
 """A marketer's path through the console in Chromium: log in, read the dashboard, switch
 language, find a participant, filter rewards, open a certificate."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 
-from .conftest import PASSWORD
 from .data import Chain, make_chain
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def page(browser: Any, live_server: Any, superuser: User) -> Iterator[Any]:
-    """A Russian-speaking browser tab, logged in to the console as a superuser."""
-    context = browser.new_context(
-        locale="ru-RU", base_url=live_server.url, viewport={"width": 1440, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    tab.goto("/console/")
-    tab.fill("input[name=username]", superuser.username)
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("button[type=submit]")
-    tab.wait_for_selector("#dashboard")
-    yield tab
-    context.close()
 
 
 @pytest.fixture

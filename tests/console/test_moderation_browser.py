@@ -2,11 +2,9 @@
 reasons in Russian, open a case and its evidence, approve with one click, then reject the
 rest with the score-threshold form."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from sarafan.fraud.models import Decision
@@ -14,27 +12,9 @@ from sarafan.referrals.models import Referral
 from sarafan.rewards.models import Reward
 from tests.conftest import ApiClient, ProjectKeys
 
-from .conftest import PASSWORD
 from .test_moderation import Program, start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def page(browser: Any, live_server: Any, superuser: User) -> Iterator[Any]:
-    """A Russian-speaking browser tab, logged in to the console as a superuser."""
-    context = browser.new_context(
-        locale="ru-RU", base_url=live_server.url, viewport={"width": 1440, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    tab.goto("/console/")
-    tab.fill("input[name=username]", superuser.username)
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("button[type=submit]")
-    tab.wait_for_selector("#dashboard")
-    yield tab
-    context.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from .data import FRAUD_PAGES, Chain, make_chain
+from .data import FRAUD_PAGES, FULFILMENT_PAGES, Chain, make_chain
 
 
 @dataclass(frozen=True)
@@ -98,16 +98,22 @@ PAGES: dict[str, Page] = {
     ),
     "rewards.reward": Page(
         lambda c: {
-            "q": c.referrer.external_id,
+            "q": c.referrer.email,
             "status__exact": "issued",
             "livemode__exact": "0",
             "campaign__id__exact": c.campaign.pk,
+            "brand__id__exact": c.brand.pk,
         },
         lambda c: c.reward.public_id,
         lambda c: c.reward,
     ),
     "rewards.certificate": Page(
-        lambda c: {"q": c.certificate.code, "status__exact": "active", "livemode__exact": "0"},
+        lambda c: {
+            "q": c.certificate.code,
+            "status__exact": "active",
+            "kind__exact": "internal",
+            "livemode__exact": "0",
+        },
         lambda c: c.certificate.code,
         lambda c: c.certificate,
     ),
@@ -129,6 +135,7 @@ PAGES: dict[str, Page] = {
     ),
 }
 PAGES.update({label: Page(*spec) for label, spec in FRAUD_PAGES.items()})
+PAGES.update({label: Page(*spec) for label, spec in FULFILMENT_PAGES.items()})
 
 
 def _changelist(label: str) -> str:

@@ -187,3 +187,19 @@ def test_an_issuer_source_needs_an_existing_issuer(api):
     )
     assert response.status_code == 422
     assert response.json()["error"]["param"] == "reward_source.issuer"
+
+
+def test_a_certificate_redeemed_at_the_provider_redeems_the_reward(api, reward_id, provider):
+    from sarafan.rewards.lifecycle import sync_issued_externally
+
+    fulfilment.attempt_issuer(_pk(reward_id))
+    assert sync_issued_externally() == 0
+    certificate = Certificate.objects.get(reward__public_id=reward_id)
+    provider.find(certificate.external_id)["status"] = "redeemed"
+    assert sync_issued_externally() == 1
+    reward = _reward(api, reward_id)
+    assert reward["status"] == "redeemed"
+    assert reward["certificate"]["status"] == "redeemed"
+    assert reward["history"][-1]["note"] == "redeemed at Gift provider"
+    # An unreachable provider changes nothing.
+    assert sync_issued_externally() == 0

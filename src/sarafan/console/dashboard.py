@@ -1,7 +1,8 @@
 """The console's front page: the program's headline numbers, test and live side by side,
-and what waits for a moderator (cases in review, alerts nobody acknowledged).
+and what waits for someone (cases in review, alerts nobody acknowledged, rewards that
+cannot be issued, pools running out, people nearing the gift-tax threshold).
 
-Eight grouped aggregate queries whatever the number of rows; per-channel and per-period
+Eleven grouped aggregate queries whatever the number of rows; per-channel and per-period
 figures (K-factor, CAC, ROI) belong to the analytics pages.
 """
 
@@ -20,7 +21,8 @@ from sarafan.fraud.models import Alert
 from sarafan.links.models import Click
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus
-from sarafan.rewards.models import Certificate, Reward, RewardStatus
+from sarafan.rewards.models import Certificate, CertificatePool, Reward, RewardStatus, Waiting
+from sarafan.rewards.tax import with_tax_state
 from sarafan.tracking.models import Order, OrderStatus
 
 # Rewards that did not and will not cost money.
@@ -90,6 +92,21 @@ def mode_summaries() -> list[ModeSummary]:
     certificates = _counts(Certificate.objects.all())
     in_review = _counts(Referral.objects.filter(status=ReferralStatus.REVIEW))
     alerts = _counts(Alert.objects.filter(acknowledged_at__isnull=True))
+    # Approved rewards stuck for want of codes, an issuer or tax details (not the bank or a
+    # recipient's choice, which wait by design).
+    stuck = _counts(
+        Reward.objects.filter(
+            status=RewardStatus.APPROVED,
+            waiting__in=[
+                Waiting.POOL_EMPTY,
+                Waiting.ISSUER,
+                Waiting.ISSUER_FAILED,
+                Waiting.TAX_DETAILS,
+            ],
+        )
+    )
+    low_pools = _counts(CertificatePool.objects.filter(low_stock_alerted_at__isnull=False))
+    near_tax = _counts(with_tax_state(Participant.objects.all(), "near"))
     rewards = _reward_sums()
     summaries = []
     for livemode, title in ((False, _("Test mode")), (True, _("Live mode"))):
@@ -140,6 +157,24 @@ def mode_summaries() -> list[ModeSummary]:
                         _number(alerts.get(livemode, 0)),
                         _changelist(Alert, livemode, acknowledged="no"),
                         attention=bool(alerts.get(livemode)),
+                    ),
+                    Figure(
+                        _("Rewards waiting to be issued"),
+                        _number(stuck.get(livemode, 0)),
+                        _changelist(Reward, livemode, status__exact=RewardStatus.APPROVED),
+                        attention=bool(stuck.get(livemode)),
+                    ),
+                    Figure(
+                        _("Pools low on codes"),
+                        _number(low_pools.get(livemode, 0)),
+                        _changelist(CertificatePool, livemode),
+                        attention=bool(low_pools.get(livemode)),
+                    ),
+                    Figure(
+                        _("People near the gift-tax threshold"),
+                        _number(near_tax.get(livemode, 0)),
+                        _changelist(Participant, livemode, tax="near"),
+                        attention=bool(near_tax.get(livemode)),
                     ),
                 ],
             )

@@ -39,6 +39,10 @@ GROUPS: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = (
             ("rewards.Reward", "redeem"),
             ("rewards.Certificate", "card_giftcard"),
             ("rewards.Redemption", "point_of_sale"),
+            ("rewards.Delivery", "outgoing_mail"),
+            ("rewards.Brand", "storefront"),
+            ("rewards.CertificatePool", "inventory_2"),
+            ("rewards.Issuer", "hub"),
         ),
     ),
     (

@@ -20,6 +20,7 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
         release_due_rewards,
         resume_waiting_rewards,
         send_expiry_reminders,
+        sync_issued_externally,
     )
 
     return [
@@ -28,6 +29,8 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
         (30.0, resume_waiting_rewards.enqueue),
         (15 * 60.0, expire_certificates.enqueue),
         (60 * 60.0, send_expiry_reminders.enqueue),
+        # Certificates redeemed, expired or cancelled at external issuers.
+        (60 * 60.0, sync_issued_externally.enqueue),
         # Stop-rules over many events (velocity, conversion spikes, budget burn).
         (5 * 60.0, run_stop_rules.enqueue),
         (60 * 60.0, apply_review_deadlines.enqueue),

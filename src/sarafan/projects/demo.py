@@ -30,6 +30,9 @@ def ensure_demo() -> dict[str, str]:
 
     project, keys = create_project(name="Demo shop")
     campaign = create_demo_campaign(project=project)
+    from sarafan.rewards.pools import create_demo_pool
+
+    create_demo_pool(project=project)
     password = secrets.token_urlsafe(12)
     user_model = get_user_model()
     user = user_model.objects.filter(username="admin").first()

@@ -27,7 +27,7 @@ class Project(models.Model):
         validators=[MinValueValidator(Decimal(0))],
     )
     tax_warn_percent = models.PositiveSmallIntegerField(
-        _("warn from, % of threshold"),
+        _("warn from, percent of the threshold"),
         default=80,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
     )

@@ -1,14 +1,23 @@
-"""Console pages for rewards, certificates and redemptions: money, so read-only here.
+"""Console pages for rewards, certificates, redemptions and the e-mails sent about them.
 
-Every change to these rows goes through the rewards services (limits, budget, balance
-guards, the transition table); the console shows them with their history.
+These rows are money, so the pages only read them: every change goes through the rewards
+services (limits, budget, balance guards, the transition table), by the reward page's
+buttons (console_actions.py). The catalogue (brands, pools, codes) and the external
+issuers have pages of their own (console_pools.py, console_issuers.py).
 """
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import URLPattern, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from sarafan.campaigns.models import Trigger
 from sarafan.console.options import (
+    LINK_CLASSES,
     ReadOnlyAdmin,
     ReadOnlyInline,
     public_id,
@@ -16,12 +25,30 @@ from sarafan.console.options import (
     shown_choice,
     shown_money,
 )
+from sarafan.core.crypto import DecryptionFailed
+from sarafan.fraud.admin import label
 
-from .models import Certificate, Redemption, Reward, RewardEvent
+# The catalogue's and the issuers' pages register themselves when imported.
+from . import console_issuers, console_pools  # noqa: F401
+from .console import masked_code
+from .console_actions import RewardActions
+from .models import (
+    Certificate,
+    CertificateKind,
+    Delivery,
+    DeliveryStatus,
+    Redemption,
+    Reward,
+    RewardEvent,
+    RewardStatus,
+    Waiting,
+)
 
 recipient_external_id = shown("recipient.external_id", _("external id"))
 money = shown_money("amount", _("amount"))
 trigger = shown_choice("trigger", _("trigger"), Trigger)
+# The field's own label ("to") reads as a status in the history's columns.
+sent_to = shown("to", _("sent to"))
 
 
 class RewardHistoryInline(ReadOnlyInline):
@@ -38,9 +65,40 @@ class RewardHistoryInline(ReadOnlyInline):
     verbose_name_plural = _("history")
 
 
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
+    fields = ("kind", sent_to, "status", "error", "actor", "created_at")
+    readonly_fields = fields
+    verbose_name = _("e-mail")
+    verbose_name_plural = _("e-mails")
+
+
+class WaitingFilter(admin.SimpleListFilter):
+    """Approved rewards not issued yet, by what they wait for."""
+
+    title = _("waiting for")
+    parameter_name = "waiting"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(code, text) for code, text in Waiting.choices if code]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Reward]) -> QuerySet[Reward]:
+        value = self.value()
+        if value:
+            return queryset.filter(status=RewardStatus.APPROVED, waiting=value)
+        return queryset
+
+
+def waiting_label(reward: Reward) -> str:
+    if reward.status != RewardStatus.APPROVED or not reward.waiting:
+        return "—"
+    variant = "danger" if reward.waiting == Waiting.ISSUER_FAILED else "warning"
+    return label(reward.get_waiting_display(), variant)
+
+
 @admin.register(Reward)
-class RewardAdmin(ReadOnlyAdmin):
-    inlines = (RewardHistoryInline,)
+class RewardAdmin(RewardActions, ReadOnlyAdmin):
+    inlines = (DeliveryInline, RewardHistoryInline)
     list_display = (
         public_id,
         "recipient",
@@ -48,31 +106,86 @@ class RewardAdmin(ReadOnlyAdmin):
         "campaign",
         money,
         "status",
+        "waiting_for",
+        shown("brand", _("brand")),
         trigger,
         "livemode",
         "created_at",
     )
-    list_filter = ("status", "livemode", "campaign")
-    list_select_related = ("recipient", "campaign")
-    search_fields = ("public_id", "recipient__external_id")
-    fields = (
-        "project",
-        "livemode",
-        public_id,
-        "status",
-        "amount",
-        "currency",
-        "recipient",
-        "campaign",
-        "referral",
-        shown("order", _("order")),
-        trigger,
-        "reason",
-        "available_at",
-        "created_at",
-        "updated_at",
+    list_filter = ("status", WaitingFilter, "campaign", "brand", "livemode")
+    list_select_related = ("recipient", "campaign", "brand")
+    search_fields = ("public_id", "recipient__external_id", "recipient__email")
+    search_help_text = _("A reward id, a participant's external id or e-mail.")
+    list_before_template = "admin/rewards/reward_list_header.html"
+    change_form_outer_after_template = "fraud/object_actions.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "project",
+                    "livemode",
+                    public_id,
+                    "status",
+                    "amount",
+                    "currency",
+                    "recipient",
+                    "campaign",
+                    "referral",
+                    shown("order", _("order")),
+                    trigger,
+                    "reason",
+                    "available_at",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        (
+            _("Fulfilment"),
+            {
+                "fields": (
+                    "waiting_for",
+                    shown("brand", _("brand")),
+                    "choose_by",
+                    "certificate_summary",
+                    shown("banked_into", _("paid in bank reward")),
+                    "attempts",
+                    "next_attempt_at",
+                    "last_error",
+                )
+            },
+        ),
     )
-    readonly_fields = fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [field for _title, part in self.fieldsets for field in part["fields"]]
+
+    def get_urls(self) -> list[URLPattern]:
+        return [*self.action_urls(), *super().get_urls()]
+
+    @admin.display(description=_("waiting for"), ordering="waiting")
+    def waiting_for(self, reward: Reward) -> str:
+        return waiting_label(reward)
+
+    @admin.display(description=_("certificate"))
+    def certificate_summary(self, reward: Reward) -> str:
+        certificate = (
+            Certificate.objects.filter(reward=reward).select_related("catalog_brand").first()
+        )
+        if certificate is None:
+            return "—"
+        url = reverse("admin:rewards_certificate_change", args=[certificate.pk])
+        return format_html(
+            '<a href="{}" class="{}">{}</a> · {} · {} · <code>{}</code> · {}',
+            url,
+            LINK_CLASSES,
+            certificate.public_id,
+            certificate.get_kind_display(),
+            certificate.catalog_brand or certificate.brand,
+            masked_code(certificate),
+            certificate.get_status_display(),
+        )
 
 
 class RedemptionInline(ReadOnlyInline):
@@ -83,10 +196,14 @@ class RedemptionInline(ReadOnlyInline):
 
 @admin.register(Certificate)
 class CertificateAdmin(ReadOnlyAdmin):
+    """Certificates that pay rewards. A list shows Sarafan's own codes (spent through the API)
+    but only the last characters of a brand's code; the PIN and a brand's full code are
+    on the certificate's own page."""
+
     inlines = (RedemptionInline,)
-    # The PIN is what lets a certificate be spent: never in a list, only on its own page.
     list_display = (
-        "code",
+        "code_shown",
+        shown_choice("kind", _("kind"), CertificateKind),
         "brand",
         shown_money("amount", _("nominal")),
         shown_money("balance", _("balance")),
@@ -95,23 +212,50 @@ class CertificateAdmin(ReadOnlyAdmin):
         "livemode",
         "created_at",
     )
-    list_filter = ("status", "livemode")
-    search_fields = ("code", "public_id")
+    list_filter = ("status", "kind", "livemode")
+    search_fields = ("code", "public_id", "external_id")
     fields = (
         "project",
         "livemode",
         public_id,
-        "code",
-        "pin",
+        shown_choice("kind", _("kind"), CertificateKind),
+        "code_clear",
+        "pin_clear",
         "brand",
+        shown("catalog_brand", _("brand from the catalogue")),
+        shown("pool_code", _("pool code")),
+        shown("issuer", _("external issuer")),
+        "external_id",
         shown_money("amount", _("nominal")),
         shown_money("balance", _("balance")),
         "status",
         "expires_at",
+        "reminded_at",
         "created_at",
         shown("reward", _("reward")),
     )
     readonly_fields = fields
+
+    @admin.display(description=_("code"), ordering="code")
+    def code_shown(self, certificate: Certificate) -> str:
+        if certificate.kind == CertificateKind.INTERNAL and certificate.code:
+            return certificate.code
+        return format_html('<code class="whitespace-nowrap">{}</code>', masked_code(certificate))
+
+    @admin.display(description=_("code"))
+    def code_clear(self, certificate: Certificate) -> str:
+        try:
+            return format_html("<code>{}</code>", certificate.code_value())
+        except DecryptionFailed:
+            return masked_code(certificate)
+
+    @admin.display(description=_("PIN"))
+    def pin_clear(self, certificate: Certificate) -> str:
+        try:
+            pin = certificate.pin_value()
+        except DecryptionFailed:
+            return masked_code(certificate)
+        return format_html("<code>{}</code>", pin) if pin else "—"
 
 
 @admin.register(Redemption)
@@ -134,3 +278,41 @@ class RedemptionAdmin(ReadOnlyAdmin):
         shown("created_at", _("time")),
     )
     readonly_fields = fields
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    """Every e-mail sent about a reward's certificate, sent or failed, newest first."""
+
+    list_display = (
+        "created_at",
+        shown("reward", _("reward")),
+        "kind",
+        sent_to,
+        "outcome",
+        "error",
+        "actor",
+        "livemode",
+    )
+    list_filter = ("status", "kind", "livemode")
+    list_select_related = ("reward",)
+    search_fields = ("reward__public_id", "to")
+    search_help_text = _("A reward id or an e-mail address.")
+    fields = (
+        "project",
+        "livemode",
+        shown("reward", _("reward")),
+        "kind",
+        sent_to,
+        "language",
+        "outcome",
+        "error",
+        "actor",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("status"), ordering="status")
+    def outcome(self, sent: Delivery) -> str:
+        variant = "success" if sent.status == DeliveryStatus.SENT else "danger"
+        return label(sent.get_status_display(), variant)

@@ -48,3 +48,53 @@ def expire_certificates(*, now: datetime | None = None, batch: int = 500) -> int
                 if can_move(reward.status, S.EXPIRED):
                     move(reward, S.EXPIRED, note=f"certificate {certificate.public_id} expired")
     return expired
+
+
+# Where a provider's status takes a certificate issued by it, and its reward.
+_EXTERNAL = {
+    "redeemed": (CertificateStatus.REDEEMED, S.REDEEMED),
+    "expired": (CertificateStatus.EXPIRED, S.EXPIRED),
+    "cancelled": (CertificateStatus.CANCELLED, S.CANCELLED),
+}
+
+
+def sync_issued_externally(*, batch: int = 200) -> int:
+    """Ask the issuers about their active certificates; follow what changed there.
+
+    Redeemed at the provider → the reward is redeemed (expired and cancelled alike).
+    Unreachable issuers are skipped until the next run (their circuit decides). Returns how
+    many certificates changed.
+    """
+    from . import issuers
+
+    active = (
+        Certificate.objects.filter(status=CertificateStatus.ACTIVE, issuer__isnull=False)
+        .exclude(external_id="")
+        .select_related("issuer")
+        .order_by("id")[:batch]
+    )
+    changed = 0
+    for certificate in active:
+        assert certificate.issuer is not None
+        if certificate.reward_id is None:
+            continue
+        try:
+            remote = issuers.status(certificate.issuer, certificate.external_id)
+        except (issuers.IssuerUnavailable, issuers.IssuerRefused, issuers.CircuitOpen):
+            continue
+        if remote not in _EXTERNAL:
+            continue
+        certificate_status, reward_status = _EXTERNAL[remote]
+        with transaction.atomic():
+            updated = Certificate.objects.filter(
+                pk=certificate.pk, status=CertificateStatus.ACTIVE
+            ).update(status=certificate_status)
+            reward = (
+                Reward.objects.select_for_update(no_key=True)
+                .filter(pk=certificate.reward_id)
+                .first()
+            )
+            if updated and reward is not None and can_move(reward.status, reward_status):
+                move(reward, reward_status, note=f"{remote} at {certificate.issuer}")
+        changed += updated
+    return changed

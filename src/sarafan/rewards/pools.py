@@ -8,6 +8,7 @@ Full codes and PINs never appear in logs, errors or upload reports.
 import csv
 import io
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -21,7 +22,7 @@ from sarafan.core.crypto import encrypt
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import new_public_id
-from sarafan.core.money import quantize
+from sarafan.core.money import DEFAULT_CURRENCY, quantize
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificatePool, PoolCode, PoolCodeStatus
@@ -456,3 +457,22 @@ def _alert_if_low(pool: CertificatePool, now: datetime) -> None:
             left.count(),
             pool.low_stock_threshold,
         )
+
+
+def create_demo_pool(*, project: Project) -> CertificatePool:
+    """A brand with a pool of made-up codes in test mode, so the console has one to show."""
+    brand = create_brand(
+        project=project,
+        livemode=False,
+        name="Demo books",
+        terms="Valid in any Demo books shop and online. Not exchangeable for cash.",
+        currency=DEFAULT_CURRENCY,
+    )
+    pool = create_pool(brand=brand, denomination=Decimal("500.00"), low_stock_threshold=5)
+    expiry = (timezone.localdate() + timedelta(days=365)).isoformat()
+    rows = "".join(
+        f"DEMO-{secrets.token_hex(4).upper()},{secrets.randbelow(10_000):04d},500.00,{expiry}\n"
+        for _ in range(20)
+    )
+    upload_codes(pool=pool, csv_text="code,pin,nominal,expiry\n" + rows, dry_run=False)
+    return pool

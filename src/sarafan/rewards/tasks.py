@@ -54,3 +54,10 @@ def cancel_at_issuer(certificate_id: int) -> str:
     from .fulfilment import cancel_issued
 
     return cancel_issued(certificate_id)
+
+
+@task()
+def sync_issued_externally() -> int:
+    from .lifecycle import sync_issued_externally as sync
+
+    return sync()
