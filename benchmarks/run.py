@@ -1380,7 +1380,10 @@ class Bench:
         timeout = max(60.0, 12.0 * self.duration)
         logfile = (self.workdir / "worker.log").open("ab")
         worker = self.procs.start(
-            [SARAFAN, "worker", "--no-schedule"], env=env, stdout=logfile, stderr=logfile
+            [SARAFAN, "worker", "--no-schedule", "--processes", "1"],
+            env=env,
+            stdout=logfile,
+            stderr=logfile,
         )
         try:
             self._django_side(env, ["probe"], timeout=120)  # the worker is up

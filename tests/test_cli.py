@@ -144,3 +144,24 @@ def test_up_creates_the_demo_and_serves_console_and_api(tmp_path):
         assert _group_alive(proc.pid) == [], "sarafan up left processes behind"
     finally:
         _kill_group(proc.pid)
+
+
+def test_worker_processes_run_tasks_and_stop_together(tmp_path):
+    env = _env(tmp_path)
+    subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [SARAFAN, "worker", "--processes", "3"], env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(_group_alive(proc.pid)) < 4:  # the supervisor and its three workers
+            assert proc.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, _group_alive(proc.pid)
+            time.sleep(0.2)
+        proc.terminate()
+        proc.wait(timeout=40)
+        time.sleep(1)
+        assert proc.returncode == 0
+        assert _group_alive(proc.pid) == [], "the worker processes outlived their supervisor"
+    finally:
+        _kill_group(proc.pid)

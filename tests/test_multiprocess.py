@@ -129,8 +129,9 @@ def _processes(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     keys = json.loads(created.stdout)
     argvs = [
         [SARAFAN, "serve", "--port", str(port), "--workers", "2"],
-        [SARAFAN, "worker"],
-        [SARAFAN, "worker"],
+        # Two worker hosts of one process each: the tasks are shared between them.
+        [SARAFAN, "worker", "--processes", "1"],
+        [SARAFAN, "worker", "--processes", "1"],
     ]
     procs = [subprocess.Popen(argv, env=env, start_new_session=True) for argv in argvs]
     try:

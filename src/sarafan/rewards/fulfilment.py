@@ -165,6 +165,8 @@ def _from_pools(reward: Reward, source: Source, now: datetime) -> Ready | Wait:
 def _alert_empty(pool: CertificatePool, reward: Reward) -> None:
     from sarafan.fraud.stoprules import raise_alert
 
+    # The pool's row lock makes parallel events that find it empty raise one alert.
+    list(CertificatePool.objects.select_for_update(no_key=True).filter(pk=pool.pk).values("pk"))
     raise_alert(
         project_id=pool.project_id,
         livemode=pool.livemode,

@@ -56,12 +56,27 @@ def certificate_out(certificate: Certificate, *, with_pin: bool = True) -> dict[
     return data
 
 
+# The API's explanation of each wait (the console shows the translated labels).
+WAITING_MESSAGES: dict[str, str] = {
+    Waiting.CHOICE: "The recipient has not chosen the certificate's brand yet; the default "
+    "brand applies after choose_by.",
+    Waiting.POOL_EMPTY: "The pool has no codes of this amount left; the reward is issued as "
+    "soon as codes are uploaded.",
+    Waiting.ISSUER: "The external issuer is being asked; the next attempt is at next_attempt_at.",
+    Waiting.ISSUER_FAILED: "The external issuer refused or kept failing; retry the reward once "
+    "the cause is fixed.",
+    Waiting.TAX_DETAILS: "Past the yearly gift-tax threshold: the reward is issued once the "
+    "recipient's tax details are recorded.",
+    Waiting.BANK: "Kept in the reward bank until the recipient's banked rewards reach its minimum.",
+}
+
+
 def _waiting(reward: Reward) -> dict[str, Any] | None:
     if reward.status != RewardStatus.APPROVED or not reward.waiting:
         return None
     return {
         "reason": reward.waiting,
-        "message": str(Waiting(reward.waiting).label),
+        "message": WAITING_MESSAGES.get(reward.waiting, ""),
         "choose_by": reward.choose_by.isoformat() if reward.choose_by else None,
         "next_attempt_at": reward.next_attempt_at.isoformat() if reward.next_attempt_at else None,
         "attempts": reward.attempts,
