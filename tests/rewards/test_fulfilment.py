@@ -454,3 +454,16 @@ def test_parallel_orders_never_share_a_pool_code(project_keys):
     assert len(set(handed_out)) == 12
     assert {r.waiting for r in waiting} == {"pool_empty"}
     assert PoolCode.objects.filter(status=PoolCodeStatus.ALLOCATED).count() == 12
+
+
+def test_turning_the_tax_hold_off_releases_held_rewards(api, project):
+    project.tax_hold = True
+    project.save()
+    create_campaign(api, rules=[_rule("4500.00")])
+    reward_id = _referred_order(api, 1)
+    assert api.get(f"rewards/{reward_id}").json()["waiting"]["reason"] == "tax_details"
+    assert fulfilment.resume_waiting() == 0
+    project.tax_hold = False
+    project.save()
+    assert fulfilment.resume_waiting() == 1
+    assert api.get(f"rewards/{reward_id}").json()["status"] == "issued"

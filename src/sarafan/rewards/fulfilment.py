@@ -374,14 +374,18 @@ def resume(pk: int, *, actor: str = "system") -> str:
 def resume_waiting(*, now: datetime | None = None, batch: int = 500) -> int:
     """Issue approved rewards whose wait may be over; returns how many got certificates.
 
-    Pools (codes may have arrived), a choice whose deadline passed, tax holds (details
-    recorded or the threshold raised) and issuer retries that are due.
+    Pools (codes may have arrived), a choice whose deadline passed, tax holds that can end
+    (details recorded, the hold turned off) and issuer retries that are due.
     """
     now = now or timezone.now()
     due = (
         Reward.objects.filter(status=S.APPROVED)
         .filter(
-            Q(waiting__in=[Waiting.POOL_EMPTY, Waiting.TAX_DETAILS, ""])
+            Q(waiting__in=[Waiting.POOL_EMPTY, ""])
+            # Only the tax holds that can end: the hold was turned off or details arrived
+            # (the others would fill every batch and hold up the rest).
+            | Q(waiting=Waiting.TAX_DETAILS, project__tax_hold=False)
+            | Q(waiting=Waiting.TAX_DETAILS, recipient__tax_details_at__isnull=False)
             | Q(waiting=Waiting.CHOICE, choose_by__lte=now)
             | Q(waiting=Waiting.ISSUER, next_attempt_at__lte=now)
         )
