@@ -85,9 +85,7 @@ def _reward_rows(participant: Participant) -> list[dict[str, Any]]:
     )
     rows = []
     for reward in rewards:
-        certificate = getattr(reward, "certificate", None)
-        if certificate is None and reward.banked_into is not None:
-            certificate = getattr(reward.banked_into, "certificate", None)
+        certificate = reward.paying_certificate()
         waiting = reward.waiting if reward.status == RewardStatus.APPROVED else ""
         choosing = (
             certificate is None

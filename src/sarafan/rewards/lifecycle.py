@@ -38,16 +38,21 @@ def expire_certificates(*, now: datetime | None = None, batch: int = 500) -> int
             certificate.status = CertificateStatus.EXPIRED
             certificate.save(update_fields=["status"])
             expired += 1
-            if certificate.reward_id is None:
-                continue
-            # The reward it pays, and the banked rewards paid inside it.
-            paid = Reward.objects.select_for_update(no_key=True).filter(
-                Q(pk=certificate.reward_id) | Q(banked_into_id=certificate.reward_id)
-            )
-            for reward in paid.order_by("id"):
-                if can_move(reward.status, S.EXPIRED):
-                    move(reward, S.EXPIRED, note=f"certificate {certificate.public_id} expired")
+            _follow(certificate, S.EXPIRED, note=f"certificate {certificate.public_id} expired")
     return expired
+
+
+def _follow(certificate: Certificate, to_status: str, *, note: str) -> None:
+    """Move the reward a certificate pays, and the banked rewards paid inside it, where
+    the certificate went (those the state machine lets move)."""
+    if certificate.reward_id is None:
+        return
+    paid = Reward.objects.select_for_update(no_key=True).filter(
+        Q(pk=certificate.reward_id) | Q(banked_into_id=certificate.reward_id)
+    )
+    for reward in paid.order_by("id"):
+        if can_move(reward.status, to_status):
+            move(reward, to_status, note=note)
 
 
 # Where a provider's status takes a certificate issued by it, and its reward.
@@ -76,8 +81,6 @@ def sync_issued_externally(*, batch: int = 200) -> int:
     changed = 0
     for certificate in active:
         assert certificate.issuer is not None
-        if certificate.reward_id is None:
-            continue
         try:
             remote = issuers.status(certificate.issuer, certificate.external_id)
         except (issuers.IssuerUnavailable, issuers.IssuerRefused, issuers.CircuitOpen):
@@ -89,12 +92,7 @@ def sync_issued_externally(*, batch: int = 200) -> int:
             updated = Certificate.objects.filter(
                 pk=certificate.pk, status=CertificateStatus.ACTIVE
             ).update(status=certificate_status)
-            reward = (
-                Reward.objects.select_for_update(no_key=True)
-                .filter(pk=certificate.reward_id)
-                .first()
-            )
-            if updated and reward is not None and can_move(reward.status, reward_status):
-                move(reward, reward_status, note=f"{remote} at {certificate.issuer}")
+            if updated:
+                _follow(certificate, reward_status, note=f"{remote} at {certificate.issuer}")
         changed += updated
     return changed

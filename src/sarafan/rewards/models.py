@@ -125,6 +125,13 @@ class Reward(Scoped):
     def __str__(self) -> str:
         return self.public_id
 
+    def paying_certificate(self) -> "Certificate | None":
+        """The certificate that pays this reward: its own, or its bank reward's."""
+        own: Certificate | None = getattr(self, "certificate", None)
+        if own is None and self.banked_into is not None:
+            return getattr(self.banked_into, "certificate", None)
+        return own
+
 
 class RewardEvent(models.Model):
     """Append-only history of a reward: every transition, by whom and why.

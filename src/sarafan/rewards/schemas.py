@@ -85,11 +85,8 @@ def _waiting(reward: Reward) -> dict[str, Any] | None:
 
 
 def reward_detail(reward: Reward) -> dict[str, Any]:
-    certificate = getattr(reward, "certificate", None)
+    certificate = reward.paying_certificate()
     banked_into = reward.banked_into
-    if certificate is None and banked_into is not None:
-        # Paid inside the bank reward's certificate.
-        certificate = getattr(banked_into, "certificate", None)
     return {
         "id": reward.public_id,
         "object": "reward",

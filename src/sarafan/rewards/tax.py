@@ -15,7 +15,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from sarafan.core.crypto import decrypt, encrypt
+from sarafan.core.crypto import encrypt
 from sarafan.core.errors import InvalidRequest
 from sarafan.core.money import MoneyField
 from sarafan.participants.models import Participant
@@ -92,11 +92,6 @@ def tax_status(participant: Participant, project: Project) -> TaxStatus:
     )
 
 
-def tax_details(participant: Participant) -> str:
-    """The recorded tax details in clear ("" when none); never log them."""
-    return decrypt(participant.tax_details_encrypted) if participant.tax_details_encrypted else ""
-
-
 def record_tax_details(participant: Participant, details: str) -> int:
     """Keep a person's tax details (encrypted) and issue the rewards held for them.
 
@@ -137,22 +132,3 @@ def with_tax_state(participants: QuerySet[Participant], state: str) -> QuerySet[
     return annotated.filter(
         year_total__gte=F("project__tax_threshold") * F("project__tax_warn_percent") / 100
     )
-
-
-def people_near_threshold(project: Project, livemode: bool) -> list[tuple[int, Decimal]]:
-    """(participant id, this year's total) for people at or past the warning share."""
-    warn_from = project.tax_threshold * project.tax_warn_percent / 100
-    rows = (
-        Reward.objects.filter(
-            project=project,
-            livemode=livemode,
-            status__in=RECEIVED,
-            issued_at__gte=year_start(),
-        )
-        .values("recipient_id")
-        .annotate(total=Sum("amount"))
-        .filter(total__gte=warn_from)
-        .order_by("-total")
-        .values_list("recipient_id", "total")
-    )
-    return [(pk, Decimal(total)) for pk, total in rows]
