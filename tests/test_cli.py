@@ -1,21 +1,29 @@
-"""The `sarafan` command as a user runs it: deploy checks, project creation, `up`."""
+"""The `sarafan` command as a user runs it: deploy checks, project creation, `up`, and
+how its processes stop: every child gone before the command exits, whatever stops it."""
 
-import contextlib
 import json
 import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-SARAFAN = str(Path(sys.executable).parent / "sarafan")
+from tests.processes import (
+    SARAFAN,
+    START_SECONDS,
+    Server,
+    kill_session,
+    session_alive,
+    wait_session_gone,
+    wait_until,
+)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -66,86 +74,71 @@ def test_project_create_prints_four_keys_once(tmp_path):
     assert keys["secret_key_test"].encode() not in database
 
 
-def _group_alive(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group."""
-    alive = []
-    for status in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(status.parent.name))
-    return alive
+def _api(server: Server, path: str, key: str) -> Any:
+    request = urllib.request.Request(
+        f"{server.url}{path}", headers={"Authorization": f"Bearer {key}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+def _start_up(tmp_path: Path) -> tuple[Server, str]:
+    """`sarafan up` answering on its port, and what it printed up to "Press Ctrl+C"."""
+    server = Server(_env(tmp_path), command="up", stdout=subprocess.PIPE)
+    lines: list[str] = []
+    assert server.proc.stdout is not None
+    while not any(line.startswith("Press Ctrl+C") for line in lines):
+        line = server.proc.stdout.readline()
+        assert line, "".join(lines) + server.output()
+        lines.append(line)
+    return server, "".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+SUPERVISED = str(Path(__file__).parent / "supervised.py")
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 @pytest.mark.e2e
-def test_up_creates_the_demo_and_serves_console_and_api(tmp_path):
-    port = _free_port()
-    env = _env(tmp_path, SARAFAN_BASE_URL=f"http://127.0.0.1:{port}")
-    proc = subprocess.Popen(
-        [SARAFAN, "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+@pytest.mark.parametrize(
+    ("sig", "group"),
+    [
+        pytest.param(signal.SIGTERM, False, id="service-manager-stop"),
+        pytest.param(signal.SIGINT, True, id="ctrl-c-in-a-terminal"),
+    ],
+)
+def test_up_creates_the_demo_and_serves_console_and_api(tmp_path, sig, group):
+    server, output = _start_up(tmp_path)
     try:
-        lines: list[str] = []
-        assert proc.stdout is not None
-        while not any(line.startswith("Press Ctrl+C") for line in lines):
-            line = proc.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-        output = "".join(lines)
         key = re.search(r"Test secret key:\s+(sk_test_\S+)", output)
         login = re.search(r"Login:\s+admin / (\S+)", output)
         assert key and login, output
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/api/v1/campaigns",
-                    headers={"Authorization": f"Bearer {key.group(1)}"},
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    campaigns = json.loads(response.read())
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not answer"
-                time.sleep(0.3)
+        campaigns = _api(server, "/api/v1/campaigns", key.group(1))
         assert [c["name"] for c in campaigns["data"]] == ["Приведи друга"]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/pools",
-            headers={"Authorization": f"Bearer {key.group(1)}"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            demo_pools = json.loads(response.read())["data"]
+        demo_pools = _api(server, "/api/v1/pools", key.group(1))["data"]
         assert [p["stock"]["available"] for p in demo_pools] == [20]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/login/", timeout=5) as page:
+        with urllib.request.urlopen(f"{server.url}/console/login/", timeout=30) as page:
             assert page.status == 200
         saved = json.loads((tmp_path / "demo.json").read_text())
         assert saved["password"] == login.group(1)
-        proc.terminate()  # SIGTERM: `up` must stop its server and worker children itself
-        proc.wait(timeout=20)
-        time.sleep(1)
-        assert _group_alive(proc.pid) == [], "sarafan up left processes behind"
+        # The server and two task workers run beside `up`, each in a group of its own.
+        wait_until(
+            lambda: len(_children(server.proc.pid)) == 3,
+            timeout=START_SECONDS,
+            message=lambda: f"children of up: {_children(server.proc.pid)}",
+        )
+        # SIGTERM to `up` alone (systemd, docker stop) or SIGINT to its terminal's group:
+        # `up` itself must stop every child, and exit only once they are all gone.
+        server.stop(sig, group=group)
+        assert server.proc.returncode == 0, server.output()
+        assert "did not stop" not in server.output()
     finally:
-        _kill_group(proc.pid)
+        server.kill()
 
 
+@pytest.mark.e2e
 def test_worker_processes_run_tasks_and_stop_together(tmp_path):
     env = _env(tmp_path)
     subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
@@ -153,15 +146,102 @@ def test_worker_processes_run_tasks_and_stop_together(tmp_path):
         [SARAFAN, "worker", "--processes", "3"], env=env, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 30
-        while len(_group_alive(proc.pid)) < 4:  # the supervisor and its three workers
-            assert proc.poll() is None, "the worker exited"
-            assert time.monotonic() < deadline, _group_alive(proc.pid)
-            time.sleep(0.2)
+        wait_until(  # the supervisor and its three workers
+            lambda: len(session_alive(proc.pid)) == 4 and proc.poll() is None,
+            timeout=START_SECONDS,
+            message=lambda: f"worker processes: {session_alive(proc.pid)}, exit {proc.poll()}",
+        )
         proc.terminate()
-        proc.wait(timeout=40)
-        time.sleep(1)
+        wait_session_gone(proc)  # the supervisor exits only after its workers
         assert proc.returncode == 0
-        assert _group_alive(proc.pid) == [], "the worker processes outlived their supervisor"
     finally:
-        _kill_group(proc.pid)
+        kill_session(proc.pid)
+
+
+@pytest.mark.e2e
+def test_a_killed_supervisor_takes_its_workers_with_it(tmp_path):
+    env = _env(tmp_path)
+    subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [SARAFAN, "worker", "--processes", "2"], env=env, start_new_session=True
+    )
+    try:
+        wait_until(
+            lambda: len(session_alive(proc.pid)) == 3,
+            timeout=START_SECONDS,
+            message=lambda: f"worker processes: {session_alive(proc.pid)}",
+        )
+        workers = _children(proc.pid)
+        proc.kill()  # no chance to stop anything itself
+        proc.wait()
+        wait_until(
+            lambda: not session_alive(proc.pid),
+            timeout=START_SECONDS,
+            message=lambda: f"workers {workers} outlived their killed supervisor",
+        )
+    finally:
+        kill_session(proc.pid)
+
+
+@pytest.mark.parametrize("who", ["child", "grandchild"])
+def test_the_supervisor_kills_what_does_not_stop_within_its_grace(who):
+    proc = subprocess.Popen(
+        [sys.executable, SUPERVISED, who, "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        wait_until(
+            lambda: len(session_alive(proc.pid)) == (2 if who == "child" else 3),
+            timeout=START_SECONDS,
+            message=lambda: f"processes: {session_alive(proc.pid)}",
+        )
+        started = time.monotonic()
+        proc.terminate()
+        wait_session_gone(proc)
+        assert time.monotonic() - started >= 2  # the grace period was given in full
+        assert proc.stderr is not None
+        assert "stubborn did not stop: killed" in proc.stderr.read()
+    finally:
+        kill_session(proc.pid)
+
+
+def test_a_child_that_ends_by_itself_stops_the_others_and_fails_the_supervisor():
+    proc = subprocess.Popen([sys.executable, SUPERVISED, "fails", "30"], start_new_session=True)
+    try:
+        wait_session_gone(proc)
+        assert proc.returncode == 3
+    finally:
+        kill_session(proc.pid)
+
+
+@pytest.mark.e2e
+def test_serve_asked_to_stop_while_its_workers_load_stops_at_once(tmp_path):
+    # Stopping a server whose worker processes are still loading Django (a deploy right
+    # after a start, a restart loop) must not wait for granian's kill timeout, set far
+    # beyond this test's deadline here: each worker notes the stop and ends once loaded.
+    env = _env(tmp_path, SARAFAN_SERVER_STOP_SECONDS="1800")
+    proc = subprocess.Popen(
+        [SARAFAN, "serve", "--port", "0", "--workers", "2"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: proc.poll() is None and len(_children(proc.pid)) == 2,
+            timeout=START_SECONDS,
+            message=lambda: f"server workers: {session_alive(proc.pid)}, exit {proc.poll()}",
+            every=0.005,
+        )
+        os.killpg(proc.pid, signal.SIGTERM)
+        wait_session_gone(proc)
+        assert proc.stderr is not None
+        assert "refused to gracefully stop" not in proc.stderr.read()
+    finally:
+        kill_session(proc.pid)

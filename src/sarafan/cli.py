@@ -3,12 +3,11 @@
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
+
+from sarafan.processes import SERVER_STOP_SECONDS, listen_for_stop, supervise
 
 
 def _setup_django() -> None:
@@ -33,16 +32,25 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _default_worker_interval() -> float:
+    # 0.05 s: a task starts ~30 ms after it is enqueued (p99 under 100 ms) while an idle
+    # worker costs ~5 % of a core; shorter intervals cost triple (benchmarks/README.md).
+    return float(os.environ.get("SARAFAN_WORKER_INTERVAL", "0.05"))
+
+
+def _default_worker_processes() -> int:
+    # One process sends about 15 certificate e-mails a second (benchmarks/README.md, "Reward
+    # fulfilment"); two keep e-mails within seconds of approval at the measured order rate.
+    return int(os.environ.get("SARAFAN_WORKER_PROCESSES", "2"))
+
+
 def default_threads() -> int:
     """Threads per server process: enough to overlap database waits, as granian advises."""
     return int(os.environ.get("SARAFAN_THREADS") or (os.cpu_count() or 1) * 2 + 1)
 
 
-def _server_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
+def _granian_args(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "granian",
         "--interface",
         "wsgi",
         "--host",
@@ -54,16 +62,24 @@ def _server_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
         "--blocking-threads",
         str(threads),
         "--no-ws",
+        # A worker that has not stopped this long after SIGTERM is killed; its spooled
+        # clicks stay on disk for the next process (links/spool.py).
+        "--workers-kill-timeout",
+        str(max(SERVER_STOP_SECONDS, 1)),
         "--log-level",
         os.environ.get("SARAFAN_SERVER_LOG_LEVEL", "warning"),
-        "sarafan.wsgi:application",
+        "sarafan.serving:application",
     ]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the API, redirect, widget and console with granian (WSGI)."""
-    argv = _server_argv(args.host, args.port, args.workers, args.threads)
-    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with the server
+    """Serve the API, redirect, widget and console with granian (WSGI), in this process."""
+    from granian.cli import entrypoint
+
+    # From the moment each worker process is forked, a stop is noted, not lost.
+    os.register_at_fork(after_in_child=listen_for_stop)
+    sys.argv = ["granian", *_granian_args(args.host, args.port, args.workers, args.threads)]
+    entrypoint()  # click's main: exits the process with the server's exit code
     return 0  # pragma: no cover
 
 
@@ -94,36 +110,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_argv(*, interval: float, schedule: bool) -> list[str]:
+    argv = [sys.executable, "-m", "sarafan.cli", "worker", "--processes", "1"]
+    argv += ["--interval", str(interval)]
+    return argv if schedule else [*argv, "--no-schedule"]
+
+
 def _supervise_workers(args: argparse.Namespace) -> int:
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    children = []
-    for index in range(args.processes):
-        argv = [sys.executable, "-m", "sarafan.cli", "worker", "--processes", "1"]
-        argv += ["--interval", str(args.interval)]
-        if args.no_schedule or index > 0:
-            argv.append("--no-schedule")
-        children.append(subprocess.Popen(argv))  # noqa: S603 - our own command line
-    stopped = False
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        stopped = True
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    if stopped:
-        # Asked to stop: a child that was still starting may die of the signal itself.
-        failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM)]
-    else:
-        failed = [c.returncode or 1 for c in children]
-    return abs(failed[0]) if failed else 0
+    return supervise(
+        [
+            (
+                f"worker {n + 1}",
+                _worker_argv(interval=args.interval, schedule=not args.no_schedule and n == 0),
+            )
+            for n in range(args.processes)
+        ]
+    )
 
 
 def _run_db_worker(*, interval: float) -> None:
@@ -181,10 +183,6 @@ def cmd_project_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     """First-run friendly: migrate, make the demo project, print how to log in, serve + work."""
     _setup_django()
@@ -214,26 +212,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
-    # SIGTERM (a service manager stopping us) takes the same orderly path as Ctrl+C, so the
-    # server and worker children are stopped instead of being left behind.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    worker = subprocess.Popen([sys.executable, "-m", "sarafan.cli", "worker"])
-    server = subprocess.Popen(_server_argv(args.host, args.port, 1, default_threads()))  # noqa: S603
-    try:
-        while server.poll() is None and worker.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for proc in (server, worker):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in (server, worker):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    return server.returncode or 0
+    # Stopped by Ctrl+C or SIGTERM alike: the server and every worker stop before `up` exits.
+    interval, workers = _default_worker_interval(), _default_worker_processes()
+    server = [sys.executable, "-m", "sarafan.cli", "serve", "--host", args.host]
+    server += ["--port", str(args.port), "--workers", "1", "--threads", str(default_threads())]
+    return supervise(
+        [
+            ("server", server),
+            *(
+                (f"worker {n + 1}", _worker_argv(interval=interval, schedule=n == 0))
+                for n in range(workers)
+            ),
+        ]
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -258,21 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run background tasks")
-    # 0.05 s: a task starts ~30 ms after it is enqueued (p99 under 100 ms) while an idle
-    # worker costs ~5 % of a core; shorter intervals cost triple (benchmarks/README.md).
     worker.add_argument(
         "--interval",
         type=float,
-        default=float(os.environ.get("SARAFAN_WORKER_INTERVAL", "0.05")),
+        default=_default_worker_interval(),
         help="database backend: seconds between polls of an empty queue",
     )
     worker.add_argument("--no-schedule", action="store_true", help="do not run periodic tasks")
-    # One process sends about 15 certificate e-mails a second (benchmarks/README.md, "Reward
-    # fulfilment"); two keep e-mails within seconds of approval at the measured order rate.
     worker.add_argument(
         "--processes",
         type=int,
-        default=int(os.environ.get("SARAFAN_WORKER_PROCESSES", "2")),
+        default=_default_worker_processes(),
         help="worker processes to run (default 2, SARAFAN_WORKER_PROCESSES)",
     )
     worker.set_defaults(func=cmd_worker)
