@@ -4,13 +4,12 @@ Many client threads send duplicate orders and orders past a campaign's budget ov
 both task workers release the same held rewards. The outcome is checked in SQL.
 """
 
+import contextlib
 import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,22 +22,25 @@ import pytest
 from django.db import connection
 
 from sarafan.rewards.tasks import release_due_rewards
+from tests.processes import (
+    SARAFAN,
+    START_SECONDS,
+    Server,
+    kill_session,
+    wait_session_gone,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("on_postgres"),
 ]
-SARAFAN = str(Path(sys.executable).parent / "sarafan")
 THREADS = 16
 BUDGET_ORDERS = 40  # 500.00 each against a budget of 5000.00: 10 fit
 RELEASE_TASKS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# How long the two workers may take over the release tasks on a loaded machine.
+TASK_SECONDS = 120.0
 
 
 def _sql(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -52,7 +54,7 @@ class Api:
         self.port, self.key = port, key
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
             conn.request(
                 method,
@@ -108,16 +110,45 @@ class Api:
         return str(body["referral_code"])
 
 
+def _claimed_by(task_ids: list[str]) -> list[str | None]:
+    """The worker that claimed each of these tasks first, None for a task not claimed yet."""
+    rows = _sql(
+        "SELECT worker_ids->>0 FROM django_tasks_database_dbtaskresult WHERE id = ANY(%s::uuid[])",
+        (task_ids,),
+    )
+    return [row[0] for row in rows]
+
+
+def _wait_for_workers(workers: list[subprocess.Popen[Any]]) -> None:
+    """Until every task worker has claimed a task: one still loading Django (seconds on a
+    loaded machine) would leave every release task of the test to the other."""
+    probes: list[str] = []
+
+    def each_took_one() -> bool:
+        assert all(w.poll() is None for w in workers), "a task worker exited at start"
+        claimed = _claimed_by(probes)
+        if len({worker for worker in claimed if worker}) == len(workers):
+            return True
+        if None not in claimed:  # one probe at a time; nothing is due, so each releases nothing
+            probes.append(str(release_due_rewards.enqueue().id))
+        return False
+
+    wait_until(
+        each_took_one,
+        timeout=START_SECONDS,
+        message=lambda: f"the probes were claimed by {_claimed_by(probes)}",
+        every=0.1,
+    )
+
+
 @contextmanager
 def _processes(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """The test database served by two web processes and worked by two task workers."""
     db = connection.settings_dict
-    port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SARAFAN_TASK_BACKEND"}},
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "SARAFAN_DATA_DIR": str(tmp_path),
-        "SARAFAN_BASE_URL": f"http://127.0.0.1:{port}",
     }
     created = subprocess.run(
         [SARAFAN, "project", "create", "Shop", "--json"],
@@ -127,32 +158,39 @@ def _processes(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         text=True,
     )
     keys = json.loads(created.stdout)
-    argvs = [
-        [SARAFAN, "serve", "--port", str(port), "--workers", "2"],
-        # Two worker hosts of one process each: the tasks are shared between them.
-        [SARAFAN, "worker", "--processes", "1"],
-        [SARAFAN, "worker", "--processes", "1"],
-    ]
-    procs = [subprocess.Popen(argv, env=env, start_new_session=True) for argv in argvs]
+    server = Server(env, "--workers", "2")
+    workers: list[subprocess.Popen[Any]] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert all(p.poll() is None for p in procs), "a process exited at start"
-                assert time.monotonic() < deadline, "sarafan serve did not start"
-                time.sleep(0.2)
-        yield port, keys
-        assert all(p.poll() is None for p in procs), "a process exited during the test"
+        # Two worker hosts of one process each: the tasks are shared between them. Without
+        # their schedules, the only releases are the test's: a periodic one (every minute,
+        # so within a test slowed down by a loaded machine) could release held rewards
+        # between the UPDATE below and the test's tasks, and take them from their sum.
+        for _ in range(2):
+            workers.append(
+                subprocess.Popen(
+                    [SARAFAN, "worker", "--processes", "1", "--no-schedule"],
+                    env=server.env,
+                    start_new_session=True,
+                )
+            )
+        _wait_for_workers(workers)
+        yield server.port, keys
+        assert server.proc.poll() is None, "sarafan serve exited during the test"
+        assert all(w.poll() is None for w in workers), "a task worker exited during the test"
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=20)
+        try:
+            for worker in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGTERM)
+            server.stop()
+            for worker in workers:
+                wait_session_gone(worker)
+        finally:  # the last resort, when something did not stop
+            server.kill()
+            for worker in workers:
+                kill_session(worker.pid)
     # SIGTERM lets a task worker finish its task and exit cleanly.
-    assert [proc.returncode for proc in procs[1:]] == [0, 0]
+    assert [worker.returncode for worker in workers] == [0, 0]
 
 
 def test_serve_and_two_workers_share_one_database(tmp_path):
@@ -205,15 +243,22 @@ def test_serve_and_two_workers_share_one_database(tmp_path):
         task_ids = []
         for _ in range(RELEASE_TASKS):
             task_ids.append(str(release_due_rewards.enqueue().id))
+            # Part of the test, not a wait: the release tasks arrive one after another
+            # while both workers poll (every 0.05 s), so that each of them takes some.
             time.sleep(0.05)
-        deadline = time.monotonic() + 30
         finished_sql = (
             "SELECT count(*) FROM django_tasks_database_dbtaskresult "
             "WHERE id = ANY(%s::uuid[]) AND finished_at IS NOT NULL"
         )
-        while _sql(finished_sql, (task_ids,)) != [(RELEASE_TASKS,)]:
-            assert time.monotonic() < deadline, "the workers did not run the release tasks"
-            time.sleep(0.2)
+        wait_until(
+            lambda: _sql(finished_sql, (task_ids,)) == [(RELEASE_TASKS,)],
+            timeout=TASK_SECONDS,
+            message=lambda: (
+                f"the workers ran {_sql(finished_sql, (task_ids,))} of "
+                f"{RELEASE_TASKS} release tasks"
+            ),
+            every=0.2,
+        )
 
     [(statuses, released, workers)] = _sql(
         "SELECT array_agg(DISTINCT status), sum((return_value)::int), "

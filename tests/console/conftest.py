@@ -77,7 +77,9 @@ def page(browser: Any, live_server: Any, superuser: User) -> Iterator[Any]:
     context = browser.new_context(
         locale="ru-RU", base_url=live_server.url, viewport={"width": 1440, "height": 900}
     )
-    context.set_default_timeout(15_000)
+    # Every wait of a page (a selector, a navigation) fails after this long: generous, as
+    # Chromium and the live server share a loaded machine with other tests.
+    context.set_default_timeout(60_000)
     tab = context.new_page()
     tab.goto("/console/")
     tab.fill("input[name=username]", superuser.username)

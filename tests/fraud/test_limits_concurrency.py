@@ -5,12 +5,10 @@ PostgreSQL connection (as several server workers would), and one test serves a S
 file from `sarafan serve` processes and sends it orders from many threads.
 """
 
+import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +35,7 @@ from tests.fraud.support import (
     referrer,
     signup,
 )
+from tests.processes import SARAFAN, Server
 
 THREADS = 16
 
@@ -271,23 +270,13 @@ def test_parallel_first_order_like_events_of_one_referee_pay_once(project_keys):
 
 # --- SQLite under `sarafan serve` -------------------------------------------------------------
 
-SARAFAN = str(Path(sys.executable).parent / "sarafan")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 class _Http:
     def __init__(self, port: int, key: str) -> None:
         self.port, self.key = port, key
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
             conn.request(
                 method,
@@ -304,33 +293,20 @@ class _Http:
 @contextmanager
 def _sqlite_server(tmp_path: Path) -> Iterator[_Http]:
     """A fresh SQLite file served by two processes of several threads each."""
-    port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
         "SARAFAN_DATA_DIR": str(tmp_path),
-        "SARAFAN_BASE_URL": f"http://127.0.0.1:{port}",
     }
     run = {"env": env, "check": True, "capture_output": True, "text": True}
     subprocess.run([SARAFAN, "migrate"], **run)
     keys = json.loads(
         subprocess.run([SARAFAN, "project", "create", "Shop", "--json"], **run).stdout
     )
-    argv = [SARAFAN, "serve", "--port", str(port), "--workers", "2", "--threads", "8"]
-    server = subprocess.Popen(argv, env=env, start_new_session=True)
+    server = Server(env, "--workers", "2", "--threads", "8")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert server.poll() is None, "sarafan serve exited at start"
-                assert time.monotonic() < deadline, "sarafan serve did not start"
-                time.sleep(0.2)
-        yield _Http(port, keys["secret_key_test"])
+        yield _Http(server.port, keys["secret_key_test"])
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=20)
+        server.stop()  # the server and its worker processes, all gone
 
 
 @pytest.mark.e2e

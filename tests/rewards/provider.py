@@ -41,8 +41,10 @@ class FakeProvider:
     def __init__(self) -> None:
         self.token = "prov_" + secrets.token_hex(8)
         self.mode = "ok"
-        # How long "timeout" keeps the client waiting (longer than its timeout).
-        self.delay = 3.0
+        # How long "timeout" keeps the client waiting: far longer than its timeout, so that
+        # even a client slowed down by a loaded machine sees no answer in time. The wait ends
+        # when the provider stops.
+        self.delay = 60.0
         self.override: dict[str, Any] = {}
         self.issued: dict[str, dict[str, Any]] = {}  # Idempotency-Key → certificate
         self.issue_count: Counter[str] = Counter()  # reference → certificates created

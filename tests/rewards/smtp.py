@@ -1,11 +1,11 @@
 """A real SMTP server for e-mail tests: aiosmtpd on 127.0.0.1, keeping what it receives."""
 
+import asyncio
 import email
 import email.message
 import email.policy
 import socket
-import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 HOST = "127.0.0.1"
+# How long the server may take to start, and a client to be answered, on a loaded machine.
+TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -66,27 +68,31 @@ class SmtpServer:
             self.running = False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+class _Controller(Controller):
+    """aiosmtpd's controller on a socket bound here to a port the system picks: the port is
+    never free between choosing it and serving on it."""
+
+    def __init__(self, handler: Any) -> None:
+        self.listener = socket.socket()
+        self.listener.bind((HOST, 0))
+        port = int(self.listener.getsockname()[1])
+        super().__init__(handler, hostname=HOST, port=port, ready_timeout=TIMEOUT_SECONDS)
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(
+            self._factory_invoker, sock=self.listener, ssl=self.ssl_context
+        )
 
 
 def start_server() -> SmtpServer:
     inbox = Inbox()
-    # Another test process may take the probed port first: try a few.
-    for attempt in range(5):
-        port = free_port()
-        controller = Controller(inbox, hostname=HOST, port=port)
-        try:
-            controller.start()
-        except OSError:
-            if attempt == 4:
-                raise
-            time.sleep(0.05)
-            continue
-        return SmtpServer(inbox, controller, port)
-    raise AssertionError("unreachable")
+    controller = _Controller(inbox)
+    try:
+        controller.start()
+    except BaseException:
+        controller.listener.close()
+        raise
+    return SmtpServer(inbox, controller, controller.port)
 
 
 def mailer(port: int) -> dict[str, Any]:
@@ -94,7 +100,7 @@ def mailer(port: int) -> dict[str, Any]:
     return {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": HOST, "port": port, "timeout": 5},
+            "OPTIONS": {"host": HOST, "port": port, "timeout": TIMEOUT_SECONDS},
         }
     }
 

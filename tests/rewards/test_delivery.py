@@ -19,7 +19,7 @@ from sarafan.projects.models import Project
 from sarafan.rewards.delivery import deliver, mask_email, resend, send_expiry_reminders
 from sarafan.rewards.models import Brand, Certificate, Delivery, Reward, RewardEvent
 from tests.factories import create_campaign, create_referrer, order
-from tests.rewards.smtp import SmtpServer, mailer, start_server
+from tests.rewards.smtp import TIMEOUT_SECONDS, SmtpServer, mailer, start_server
 
 RULES = [
     {
@@ -501,7 +501,7 @@ def test_a_certificate_already_claimed_by_another_worker_is_not_sent(api, campai
 def test_smtp_fixture_is_a_real_server(smtp: SmtpServer):
     import smtplib
 
-    with smtplib.SMTP("127.0.0.1", smtp.port, timeout=5) as client:
+    with smtplib.SMTP("127.0.0.1", smtp.port, timeout=TIMEOUT_SECONDS) as client:
         client.sendmail("a@example.com", ["b@example.com"], b"Subject: hi\r\n\r\nhello\r\n")
     [message] = smtp.messages
     assert isinstance(message, email.message.EmailMessage)
