@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON_FOR_VENV := $(shell scripts/find-python)
 export SARAFAN_DATA_DIR ?= $(CURDIR)/data
-PG_URL ?= postgres://postgres@127.0.0.1:5432/sarafan
+# The tests' PostgreSQL databases are named after this one (test_<name>_gw0, …): one name
+# per checkout, so that test runs of two checkouts side by side never share a database.
+PG_DB ?= sarafan_$(shell printf '%s' '$(CURDIR)' | cksum | cut -d ' ' -f 1)
+PG_URL ?= postgres://postgres@127.0.0.1:5432/$(PG_DB)
 
 .PHONY: install up test lint types migrations-check test-sqlite test-postgres bench lock messages clean
 

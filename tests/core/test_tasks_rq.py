@@ -1,6 +1,7 @@
 """The RQ task backend: `sarafan worker` on Redis runs tasks, and settings refuse rq without Redis."""
 
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,24 +16,43 @@ from sarafan.rewards.models import Reward, RewardEvent
 from tests.factories import create_campaign, create_referrer, order
 from tests.processes import SARAFAN, kill_session, wait_session_gone, wait_until
 
-REDIS_URL = "redis://127.0.0.1:6379/9"
+REDIS_SERVER = "redis://127.0.0.1:6379"
+# Redis databases the tests may take, one test at a time each: two test processes, or two
+# test runs side by side, must never empty or work each other's queue.
+REDIS_DATABASES = range(8, 16)
 # How long the worker may take, on a loaded machine, to start and release the reward.
 RELEASE_SECONDS = 120.0
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """An empty Redis database of its own, emptied again afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
+    """An empty Redis database held by this test alone, emptied again afterwards."""
+    locks = redis.Redis.from_url(f"{REDIS_SERVER}/0")
+    try:
+        locks.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"needs Redis at {REDIS_SERVER}")
+    token = secrets.token_hex(8)
+
+    def take() -> int | None:
+        for number in REDIS_DATABASES:
+            # Expires by itself if the test process dies without giving it back.
+            if locks.set(f"sarafan-tests:redis-db:{number}", token, nx=True, ex=600):
+                return number
+        return None
+
+    number = wait_until(take, timeout=RELEASE_SECONDS, message="no Redis test database came free")
+    url = f"{REDIS_SERVER}/{number}"
+    client = redis.Redis.from_url(url)
     try:
         client.flushdb()
-    except redis.exceptions.ConnectionError:
-        pytest.skip(f"needs Redis at {REDIS_URL}")
-    try:
-        yield REDIS_URL
+        yield url
     finally:
         client.flushdb()
         client.close()
+        if locks.get(f"sarafan-tests:redis-db:{number}") == token.encode():
+            locks.delete(f"sarafan-tests:redis-db:{number}")
+        locks.close()
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
