@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from sarafan.processes import SERVER_STOP_SECONDS, listen_for_stop, supervise
 
@@ -129,11 +130,39 @@ def _supervise_workers(args: argparse.Namespace) -> int:
 
 
 def _run_db_worker(*, interval: float) -> None:
-    from django.core.management import call_command
+    from django.utils.crypto import get_random_string
+    from django_tasks_db.management.commands import db_worker
 
+    class TaskWorker(db_worker.Worker):
+        """django_tasks_db's worker, stopped between steps only.
+
+        Its own first stop signal exits at once unless a task runs, so a signal that lands
+        while the worker polls or claims a task raised SystemExit inside a database call
+        (exit 1 at teardown), or after a claim and before the task started (the task then
+        stayed claimed for ever). Here the first signal ends the loop after the step in
+        progress; a second one still aborts a running task.
+        """
+
+        def shutdown(self, signum: int, frame: FrameType | None) -> None:
+            if not self.running:
+                super().shutdown(signum, frame)
+            self.running = False
+
+    db_worker.Command().configure_logging(0)
     # db_worker polls the task table every `interval` seconds while the queue is empty, and
     # takes the next task at once while it is not.
-    call_command("db_worker", interval=interval, startup_delay=False, reload=False, verbosity=0)
+    worker = TaskWorker(
+        queue_names=[db_worker.DEFAULT_TASK_QUEUE_NAME],
+        interval=interval,
+        batch=False,
+        backend_name=db_worker.DEFAULT_TASK_BACKEND_ALIAS,
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=get_random_string(32),
+        excluded_queue_names=[],
+    )
+    worker.configure_signals()
+    worker.run()
 
 
 def _run_rq_worker() -> int:
