@@ -205,9 +205,7 @@ def test_unreachable_provider_is_unavailable(project, closed_port, settings):
     assert _fresh(issuer).consecutive_failures == 1
 
 
-def test_refusal_carries_the_status_and_does_not_count_toward_the_circuit(
-    issuer, provider
-):
+def test_refusal_carries_the_status_and_does_not_count_toward_the_circuit(issuer, provider):
     provider.mode = "fail"
     _fail(issuer, 2)
     provider.mode = "refuse"

@@ -1,4 +1,5 @@
-"""Rows shared by every app: the scoping and circuit mixins, stored idempotent responses."""
+"""Rows shared by every app: the scoping and circuit mixins, stored idempotent responses and
+outbound call slots."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -49,3 +50,21 @@ class IdempotencyRecord(Scoped):
 
     def __str__(self) -> str:
         return self.key
+
+
+class OutboundSlot(models.Model):
+    """One of the few calls a scope (a project) may have running to outside servers at once,
+    held by a worker until `held_until` (core/slots.py)."""
+
+    scope = models.CharField(max_length=64)
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=32, default="")
+    held_until = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "number"], name="outbound_slot_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}#{self.number}"
