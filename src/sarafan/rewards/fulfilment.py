@@ -456,9 +456,13 @@ def attempt_issuer(pk: int) -> str:
 
 
 def project_slot(project_id: int) -> AbstractContextManager[bool]:
-    """One of the project's slots for a call to its external servers (core/slots.py)."""
+    """One of the project's slots for a call to its external servers (core/slots.py),
+    held past the longest call the installation allows (a worker that died frees it)."""
+    from sarafan.core.outbound import max_timeout
+
+    hold = max(ISSUER_LEASE, 2 * timedelta(seconds=max_timeout()))
     return outbound_slot(
-        f"project:{project_id}", limit=settings.SARAFAN_OUTBOUND_PER_PROJECT, hold=ISSUER_LEASE
+        f"project:{project_id}", limit=settings.SARAFAN_OUTBOUND_PER_PROJECT, hold=hold
     )
 
 
