@@ -263,6 +263,14 @@ SARAFAN_CERTIFICATE_VALID_DAYS = int(os.environ.get("SARAFAN_CERTIFICATE_VALID_D
 SARAFAN_VISITOR_COOKIE_DAYS = int(os.environ.get("SARAFAN_VISITOR_COOKIE_DAYS", "365"))
 # Each analytics rollup run recomputes this many past days (late clicks and events).
 SARAFAN_ROLLUP_LOOKBACK_DAYS = int(os.environ.get("SARAFAN_ROLLUP_LOOKBACK_DAYS", "3"))
+# Outbound HTTP to addresses users give (issuers, later webhooks): host names that may
+# resolve to loopback or private addresses (a provider on the installation's network), the
+# longest a call may take, and how many calls of one project the workers run at once.
+SARAFAN_OUTBOUND_ALLOW_HOSTS = [h.lower() for h in env_list("SARAFAN_OUTBOUND_ALLOW_HOSTS")]
+SARAFAN_OUTBOUND_MAX_TIMEOUT_SECONDS = float(
+    os.environ.get("SARAFAN_OUTBOUND_MAX_TIMEOUT_SECONDS", "30")
+)
+SARAFAN_OUTBOUND_PER_PROJECT = int(os.environ.get("SARAFAN_OUTBOUND_PER_PROJECT", "2"))
 # Phone numbers without a country code are read as numbers of this region (anti-fraud).
 SARAFAN_PHONE_REGION = os.environ.get("SARAFAN_PHONE_REGION", "RU").upper()
 SARAFAN_FRAUD_RULES_CACHE_SECONDS = float(os.environ.get("SARAFAN_FRAUD_RULES_CACHE_SECONDS", "5"))

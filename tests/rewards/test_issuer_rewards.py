@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from sarafan.fraud.models import Alert
 from sarafan.rewards import fulfilment, issuers
 from sarafan.rewards.models import Certificate, Reward
+from sarafan.rewards.tasks import issue_with_issuer
 from tests.factories import create_campaign, create_referrer, order
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +56,13 @@ def _reward(api, reward_id):
 
 def _pk(reward_id):
     return Reward.objects.get(public_id=reward_id).pk
+
+
+def queued_attempts(reward_id):
+    """Issuer attempts for the reward waiting in the task queue."""
+    return DBTaskResult.objects.filter(
+        task_path=issue_with_issuer.module_path, args_kwargs__args=[_pk(reward_id)]
+    ).count()
 
 
 def _due(reward_id):
@@ -103,9 +112,13 @@ def test_a_failing_provider_is_retried_with_backoff_and_recovers(api, reward_id,
     assert next_at - after <= timedelta(seconds=8)
     # Not due yet: the sweep leaves it alone.
     assert fulfilment.resume_waiting() == 0
+    assert queued_attempts(reward_id) == 0
     assert fulfilment.attempt_issuer(_pk(reward_id)) == "not_due"
     _due(reward_id)
-    assert fulfilment.resume_waiting() == 1
+    # Due: the sweep queues the attempt for a worker (a task of its own), which issues it.
+    fulfilment.resume_waiting()
+    assert queued_attempts(reward_id) == 1
+    assert issue_with_issuer.call(_pk(reward_id)) == "issued"
     assert _reward(api, reward_id)["status"] == "issued"
     assert provider.issue_count[reward_id] == 1
 
@@ -124,7 +137,9 @@ def test_a_lost_answer_is_retried_without_issuing_twice(api, reward_id, provider
     assert _reward(api, reward_id)["certificate"]["code"] == provider.issued[reward_id]["code"]
 
 
-def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(api, reward_id, provider):
+def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(
+    api, reward_id, provider, django_capture_on_commit_callbacks
+):
     provider.mode = "fail"
     results = []
     for _ in range(3):
@@ -139,8 +154,15 @@ def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(api, rewar
     # The sweep does not hammer it further; a person retries once the provider is back.
     assert fulfilment.resume_waiting() == 0
     provider.mode = "ok"
-    retried = api.post(f"rewards/{reward_id}/retry").json()
-    assert retried["status"] == "issued"
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = api.post(f"rewards/{reward_id}/retry")
+    # Answered at once with the reward as it is; the worker makes the call.
+    assert retried.status_code == 200
+    assert retried.json()["status"] == "approved"
+    assert retried.json()["waiting"]["reason"] == "issuer"
+    assert queued_attempts(reward_id) == 1
+    assert issue_with_issuer.call(_pk(reward_id)) == "issued"
+    assert _reward(api, reward_id)["status"] == "issued"
 
 
 def test_a_refusal_is_not_retried(api, reward_id, provider):

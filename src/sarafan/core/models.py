@@ -1,4 +1,5 @@
-"""Rows shared by every app: the scoping mixin and stored idempotent responses."""
+"""Rows shared by every app: the scoping and circuit mixins, stored idempotent responses and
+outbound call slots."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +12,18 @@ class Scoped(models.Model):
         "projects.Project", on_delete=models.CASCADE, related_name="+", verbose_name=_("project")
     )
     livemode = models.BooleanField(_("live mode"), default=False)
+
+    class Meta:
+        abstract = True
+
+
+class Circuit(models.Model):
+    """The circuit breaker of something Sarafan calls (core/circuit.py): kept on its row."""
+
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    circuit_open_until = models.DateTimeField(_("paused until"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -37,3 +50,21 @@ class IdempotencyRecord(Scoped):
 
     def __str__(self) -> str:
         return self.key
+
+
+class OutboundSlot(models.Model):
+    """One of the few calls a scope (a project) may have running to outside servers at once,
+    held by a worker until `held_until` (core/slots.py)."""
+
+    scope = models.CharField(max_length=64)
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=32, default="")
+    held_until = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "number"], name="outbound_slot_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}#{self.number}"

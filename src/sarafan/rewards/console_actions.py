@@ -283,7 +283,8 @@ class RewardActions:
     def _tell_outcome(
         self, request: HttpRequest, reward: Reward, *, quiet_when_waiting: bool = False
     ) -> None:
-        if reward.status == S.APPROVED and reward.waiting:
+        # An external issuer's attempt is queued for the worker: it is not a wait to explain.
+        if reward.status == S.APPROVED and reward.waiting and reward.waiting != Waiting.ISSUER:
             if quiet_when_waiting:
                 return
             text = _("Not issued yet: the reward waits for %(what)s.") % {
@@ -294,7 +295,6 @@ class RewardActions:
                 text = f"{text} {reward.last_error}"
             self.message_user(request, text, messages.WARNING)
         elif reward.status == S.APPROVED:
-            # An external issuer's attempt was queued for the worker.
             self.message_user(request, _("The reward is being issued."), messages.INFO)
         else:
             self.message_user(

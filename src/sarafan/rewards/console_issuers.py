@@ -40,8 +40,15 @@ REFUSED: dict[str, Any] = {
     ),
     "token": _("The token is at most 2000 printable ASCII characters, without spaces."),
     "brand": _("Choose a brand of the issuer's project and mode."),
-    "timeout_seconds": _("Enter a timeout from 0.5 to 60 seconds."),
+    "timeout_seconds": _("Enter a timeout from 0.5 seconds up to the installation's limit."),
     "max_attempts": _("Enter a number of attempts from 1 to 50."),
+}
+# Refusals with a code of their own, whatever the setting.
+REFUSED_CODES: dict[str, Any] = {
+    "address_not_allowed": _(
+        "This address is on a local or private network, which Sarafan does not call "
+        "unless the installation allows its host name."
+    ),
 }
 SETTINGS = ("name", "url", "brand", "timeout_seconds", "max_attempts")
 CIRCUIT_VARIANTS = {
@@ -104,7 +111,8 @@ class IssuerForm(ScopedForm):
                 rehearse(self.save_through_service)
             except SarafanError as exc:
                 field = exc.param if exc.param in self.fields else None
-                self.add_error(field, str(REFUSED.get(exc.param or "", exc.message)))
+                message = REFUSED_CODES.get(exc.code) or REFUSED.get(exc.param or "")
+                self.add_error(field, str(message or exc.message))
         return data
 
     def changes(self) -> dict[str, Any]:

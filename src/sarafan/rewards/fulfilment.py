@@ -14,6 +14,7 @@ and the API show why; `resume_waiting` and `attempt_issuer` pick it up again.
 """
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,6 +29,7 @@ from sarafan.campaigns.models import Campaign
 from sarafan.core.codes import new_certificate_code, new_pin
 from sarafan.core.crypto import encrypt
 from sarafan.core.errors import Conflict, InvalidRequest
+from sarafan.core.slots import outbound_slot
 from sarafan.projects.models import Project
 
 from .models import (
@@ -52,6 +54,8 @@ S = RewardStatus
 logger = logging.getLogger("sarafan.rewards")
 # While one worker calls the issuer for a reward, no other picks the reward up.
 ISSUER_LEASE = timedelta(minutes=2)
+# How long an attempt is put off when its project's outbound slots are all taken.
+BUSY_DELAY = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -364,18 +368,18 @@ def resume(pk: int, *, actor: str = "system") -> str:
         reward = _locked(pk)
         if reward is None or reward.waiting in {Waiting.ISSUER, Waiting.ISSUER_FAILED}:
             return reward.waiting if reward is not None else "gone"
+        # An issuer wait enqueues its attempt once this commits (apply): the call runs in
+        # the worker, never in the caller (maybe a web request).
         settle(reward, actor=actor)
-        waiting = reward.waiting
-    if waiting == Waiting.ISSUER:
-        attempt_issuer(pk)
-    return waiting
+        return reward.waiting
 
 
 def resume_waiting(*, now: datetime | None = None, batch: int = 500) -> int:
     """Issue approved rewards whose wait may be over; returns how many got certificates.
 
     Pools (codes may have arrived), a choice whose deadline passed, tax holds that can end
-    (details recorded, the hold turned off) and issuer retries that are due.
+    (details recorded, the hold turned off) and issuer retries that are due. Each due issuer
+    attempt is a task of its own, so one project's slow provider does not hold up the sweep.
     """
     now = now or timezone.now()
     due = (
@@ -392,10 +396,12 @@ def resume_waiting(*, now: datetime | None = None, batch: int = 500) -> int:
         .order_by("id")
         .values_list("pk", "waiting")[:batch]
     )
+    from .tasks import issue_with_issuer
+
     issued = 0
     for pk, waiting in list(due):
         if waiting == Waiting.ISSUER:
-            issued += attempt_issuer(pk) == "issued"
+            issue_with_issuer.enqueue(pk)
         else:
             issued += resume(pk) == ""
     return issued
@@ -421,9 +427,10 @@ def attempt_issuer(pk: int) -> str:
     The attempt is claimed with a conditional UPDATE (a lease), the HTTP call runs outside
     any transaction, and the result is written under the reward's row lock. The issuer sees
     the reward's id as the idempotency key, so a repeated attempt never issues twice.
-    Returns "issued", "retry", "failed", "circuit_open", "not_due" or "skipped".
+    At most SARAFAN_OUTBOUND_PER_PROJECT calls of one project run at once (core/slots.py):
+    without a free slot the attempt is put off by BUSY_DELAY, for the sweep to pick up.
+    Returns "issued", "retry", "failed", "circuit_open", "busy", "not_due" or "skipped".
     """
-    from . import issuers
 
     now = timezone.now()
     reward = (
@@ -439,6 +446,30 @@ def attempt_issuer(pk: int) -> str:
     if issuer is None:
         _give_up(reward, "The campaign's issuer no longer exists.")
         return "failed"
+    with project_slot(reward.project_id) as free:
+        if not free:
+            Reward.objects.filter(
+                pk=pk, status=S.APPROVED, waiting=Waiting.ISSUER, attempts=reward.attempts
+            ).update(next_attempt_at=now + BUSY_DELAY)
+            return "busy"
+        return _call_issuer(reward, issuer, now)
+
+
+def project_slot(project_id: int) -> AbstractContextManager[bool]:
+    """One of the project's slots for a call to its external servers (core/slots.py),
+    held past the longest call the installation allows (a worker that died frees it)."""
+    from sarafan.core.outbound import max_timeout
+
+    hold = max(ISSUER_LEASE, 2 * timedelta(seconds=max_timeout()))
+    return outbound_slot(
+        f"project:{project_id}", limit=settings.SARAFAN_OUTBOUND_PER_PROJECT, hold=hold
+    )
+
+
+def _call_issuer(reward: Reward, issuer: Issuer, now: datetime) -> str:
+    from . import issuers
+
+    pk = reward.pk
     claimed = Reward.objects.filter(
         pk=pk, status=S.APPROVED, waiting=Waiting.ISSUER, attempts=reward.attempts
     ).update(attempts=F("attempts") + 1, next_attempt_at=now + ISSUER_LEASE)
@@ -512,7 +543,10 @@ def cancel_issued(certificate_id: int) -> str:
     if certificate.issuer is None or not certificate.external_id:
         return "skipped"
     try:
-        issuers.cancel(certificate.issuer, certificate.external_id)
+        with project_slot(certificate.project_id) as free:
+            if not free:
+                return "busy"
+            issuers.cancel(certificate.issuer, certificate.external_id)
     except (issuers.IssuerUnavailable, issuers.IssuerRefused, issuers.CircuitOpen) as exc:
         raise_alert(
             project_id=certificate.project_id,
@@ -560,7 +594,13 @@ def _give_up(reward: Reward, error: str) -> None:
 
 
 def retry_now(reward: Reward, *, actor: str) -> Reward:
-    """Try a waiting approved reward again now (pool refilled, issuer back)."""
+    """Try a waiting approved reward again now (pool refilled, issuer back).
+
+    An issuer's attempt is queued for the worker, never made here: the caller may be a web
+    request, and a provider that does not answer must not hold it.
+    """
+    from .tasks import issue_with_issuer
+
     with transaction.atomic():
         locked = Reward.objects.select_for_update(no_key=True).get(pk=reward.pk)
         if locked.status != S.APPROVED or not locked.waiting:
@@ -570,9 +610,9 @@ def retry_now(reward: Reward, *, actor: str) -> Reward:
             locked.attempts = 0
             locked.next_attempt_at = None
             locked.save(update_fields=["waiting", "attempts", "next_attempt_at", "updated_at"])
-    if locked.waiting == Waiting.ISSUER:
-        attempt_issuer(locked.pk)
-    else:
+            pk = locked.pk
+            transaction.on_commit(lambda: issue_with_issuer.enqueue(pk))
+    if locked.waiting != Waiting.ISSUER:
         resume(locked.pk, actor=actor)
     return Reward.objects.get(pk=reward.pk)
 

@@ -5,20 +5,17 @@ sends the reward's reference as the Idempotency-Key, so a retry after a lost ans
 the certificate already issued instead of a second one. Nothing is retried here: the
 caller schedules the next attempt after `backoff(attempt)`.
 
-Each issuer has a circuit. After CIRCUIT_THRESHOLD unavailable answers in a row, calls
-stop for a pause (CircuitOpen) that doubles with each further failure, so a failing
-provider is not hammered; when the pause is over, one call is let through as a probe, and
-its outcome closes the circuit or reopens it for longer. The bookkeeping is a few short
-UPDATEs on the issuer's row, so workers in many processes share one circuit.
+Calls go through Sarafan's outbound client (core/outbound.py), which refuses local and
+private addresses at connect time; what a provider answers is never stored or shown
+beyond its HTTP status (its error message goes to the log only). Each issuer has a circuit
+(core/circuit.py): after CIRCUIT_THRESHOLD unavailable answers in a row, calls stop for a
+pause that doubles with each further failure.
 """
 
 import json
 import logging
 import math
-import os
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,12 +24,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
-from django.db import models
-from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
+from sarafan.core import circuit, outbound
+from sarafan.core.circuit import (
+    CIRCUIT_THRESHOLD,
+    CircuitOpen,
+    CircuitState,
+    circuit_pause,
+    circuit_state,
+)
 from sarafan.core.crypto import DecryptionFailed, encrypt
 from sarafan.core.errors import InvalidRequest
 from sarafan.core.money import money_str, quantize
@@ -40,14 +41,25 @@ from sarafan.projects.models import Project
 
 from .models import Brand, CertificateStatus, Issuer
 
+__all__ = [
+    "CIRCUIT_THRESHOLD",
+    "CircuitOpen",
+    "CircuitState",
+    "Issued",
+    "IssuerRefused",
+    "IssuerUnavailable",
+    "backoff",
+    "cancel",
+    "circuit_pause",
+    "circuit_state",
+    "create_issuer",
+    "issue",
+    "status",
+    "update_issuer",
+]
+
 logger = logging.getLogger("sarafan.rewards.issuers")
 
-CIRCUIT_THRESHOLD = 5
-CIRCUIT_FIRST_PAUSE = timedelta(seconds=30)
-CIRCUIT_MAX_PAUSE = timedelta(minutes=10)
-# How long a half-open circuit stays reserved for its probe beyond the probe's timeout; a
-# probe whose process died frees the circuit for the next one after this.
-PROBE_MARGIN = timedelta(seconds=5)
 BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(hours=1)
 BACKOFF_JITTER = 0.2
@@ -58,15 +70,8 @@ MAX_CODE_LENGTH = 200
 MAX_REFERENCE_LENGTH = 200
 MAX_TOKEN_LENGTH = 2000
 MAX_MESSAGE_LENGTH = 300
-USER_AGENT = "Sarafan"
-CIRCUIT_FIELDS = ["consecutive_failures", "circuit_open_until", "last_error", "last_success_at"]
+MIN_TIMEOUT_SECONDS = 0.5
 _jitter = secrets.SystemRandom()
-
-
-class CircuitState(models.TextChoices):
-    CLOSED = "closed", _("closed: calls go through")
-    OPEN = "open", _("open: calls are paused")
-    HALF_OPEN = "half_open", _("half-open: the next call tests the provider")
 
 
 @dataclass(frozen=True)
@@ -96,17 +101,6 @@ class IssuerRefused(Exception):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
-
-
-class CircuitOpen(Exception):
-    """Calls to this issuer are paused until `until` after failures in a row."""
-
-    def __init__(self, until: datetime, failures: int) -> None:
-        super().__init__(
-            f"Calls to the issuer are paused until {until.isoformat()} "
-            f"after {failures} failures in a row."
-        )
-        self.until = until
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -143,6 +137,15 @@ def _url(value: str) -> str:
         )
     if parts.query or parts.fragment:
         raise InvalidRequest("url cannot have a query or a fragment.", param="url")
+    try:
+        outbound.check_url(url)
+    except outbound.AddressNotAllowed:
+        raise InvalidRequest(
+            "url is on a local or private network, which Sarafan does not call "
+            "(SARAFAN_OUTBOUND_ALLOW_HOSTS lists the host names allowed there).",
+            code="address_not_allowed",
+            param="url",
+        ) from None
     return url
 
 
@@ -158,9 +161,19 @@ def _token(value: str | None) -> str:
 
 def _timeout(value: float) -> float:
     seconds = float(value)
-    if not math.isfinite(seconds) or not 0.5 <= seconds <= 60:
-        raise InvalidRequest("timeout_seconds must be from 0.5 to 60.", param="timeout_seconds")
+    longest = outbound.max_timeout()
+    if not math.isfinite(seconds) or not MIN_TIMEOUT_SECONDS <= seconds <= longest:
+        raise InvalidRequest(
+            f"timeout_seconds must be from {MIN_TIMEOUT_SECONDS:g} to {longest:g}.",
+            param="timeout_seconds",
+        )
     return seconds
+
+
+def call_timeout(issuer: Issuer) -> float:
+    """The issuer's timeout, within the installation's cap (it may have been saved above a
+    cap lowered since)."""
+    return min(issuer.timeout_seconds, outbound.max_timeout())
 
 
 def _attempts(value: int) -> int:
@@ -252,89 +265,19 @@ def update_issuer(issuer: Issuer, **changes: Any) -> Issuer:
 # -- circuit -------------------------------------------------------------------------------
 
 
-def circuit_state(issuer: Issuer, *, now: datetime | None = None) -> CircuitState:
-    until = issuer.circuit_open_until
-    if until is None:
-        return CircuitState.CLOSED
-    return CircuitState.OPEN if until > (now or timezone.now()) else CircuitState.HALF_OPEN
-
-
-def circuit_pause(failures: int) -> timedelta:
-    """How long calls stop after `failures` in a row (at least CIRCUIT_THRESHOLD)."""
-    doublings = min(max(failures - CIRCUIT_THRESHOLD, 0), 20)
-    return min(CIRCUIT_FIRST_PAUSE * 2**doublings, CIRCUIT_MAX_PAUSE)
-
-
-def _enter(issuer: Issuer) -> None:
-    """Raises CircuitOpen while calls are paused; when the pause is over, lets one caller
-    through as the probe (the one whose UPDATE moves the pause on) and keeps the rest out.
-    """
-    issuer.refresh_from_db(fields=CIRCUIT_FIELDS)
-    until = issuer.circuit_open_until
-    if until is None:
-        return
-    now = timezone.now()
-    if until > now:
-        raise CircuitOpen(until, issuer.consecutive_failures)
-    probe_until = now + timedelta(seconds=issuer.timeout_seconds) + PROBE_MARGIN
-    claimed = Issuer.objects.filter(pk=issuer.pk, circuit_open_until=until).update(
-        circuit_open_until=probe_until
-    )
-    if claimed:
-        issuer.circuit_open_until = probe_until
-        return
-    issuer.refresh_from_db(fields=CIRCUIT_FIELDS)
-    if issuer.circuit_open_until is not None:
-        raise CircuitOpen(issuer.circuit_open_until, issuer.consecutive_failures)
-
-
-def _record_success(issuer: Issuer) -> None:
-    now = timezone.now()
-    Issuer.objects.filter(pk=issuer.pk).update(
-        consecutive_failures=0, circuit_open_until=None, last_success_at=now
-    )
-    issuer.consecutive_failures, issuer.circuit_open_until, issuer.last_success_at = 0, None, now
-
-
-def _record_refusal(issuer: Issuer, error: str) -> None:
-    # The provider answered, so it is up: the run of failures is over.
-    Issuer.objects.filter(pk=issuer.pk).update(
-        consecutive_failures=0, circuit_open_until=None, last_error=error[:500]
-    )
-    issuer.consecutive_failures, issuer.circuit_open_until, issuer.last_error = 0, None, error[:500]
-
-
-def _record_failure(issuer: Issuer, error: str) -> None:
-    row = Issuer.objects.filter(pk=issuer.pk)
-    row.update(consecutive_failures=F("consecutive_failures") + 1, last_error=error[:500])
-    failures = row.values_list("consecutive_failures", flat=True).get()
-    issuer.consecutive_failures, issuer.last_error = failures, error[:500]
-    if failures >= CIRCUIT_THRESHOLD:
-        until = timezone.now() + circuit_pause(failures)
-        # Conditional: a success recorded meanwhile (failures back to 0) keeps it closed.
-        if row.filter(consecutive_failures=failures).update(circuit_open_until=until):
-            issuer.circuit_open_until = until
-            logger.warning(
-                "issuer %s: %d failures in a row, calls paused until %s",
-                issuer.public_id,
-                failures,
-                until.isoformat(),
-            )
-
-
 def _guarded[T](issuer: Issuer, what: str, call: Callable[[], T]) -> T:
-    _enter(issuer)
+    circuit.enter(issuer, call_timeout=timedelta(seconds=call_timeout(issuer)))
     try:
         result = call()
     except IssuerUnavailable as exc:
         logger.warning("issuer %s: %s unavailable: %s", issuer.public_id, what, exc)
-        _record_failure(issuer, str(exc))
+        circuit.record_failure(issuer, str(exc))
         raise
     except IssuerRefused as exc:
         logger.warning("issuer %s: %s refused: %s", issuer.public_id, what, exc)
-        _record_refusal(issuer, str(exc))
+        circuit.record_refusal(issuer, str(exc))
         raise
-    _record_success(issuer)
+    circuit.record_success(issuer)
     return result
 
 
@@ -352,7 +295,7 @@ def backoff(attempt: int) -> timedelta:
 
 
 def _headers(issuer: Issuer, *, idempotency_key: str | None = None) -> dict[str, str]:
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
     try:
         token = issuer.token_value()
     except DecryptionFailed:
@@ -367,53 +310,30 @@ def _headers(issuer: Issuer, *, idempotency_key: str | None = None) -> dict[str,
     return headers
 
 
-_shared_client: httpx.Client | None = None
-_client_lock = threading.Lock()
-
-
-def _client() -> httpx.Client:
-    """One client per process: it keeps connections, and its TLS setup (which costs tens of
-    milliseconds), between calls."""
-    global _shared_client
-    if _shared_client is None:
-        with _client_lock:
-            if _shared_client is None:
-                _shared_client = httpx.Client(follow_redirects=False)
-    return _shared_client
-
-
-def _forget_client() -> None:
-    # A forked worker must not share the parent's sockets (nor inherit a held lock).
-    global _shared_client, _client_lock
-    _shared_client, _client_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_client)
-
-
 def _send(
     issuer: Issuer, method: str, path: str, headers: dict[str, str], body: Any = None
 ) -> tuple[int, bytes]:
-    """The status and body of one request, read within the timeout and MAX_ANSWER_BYTES."""
-    timeout = issuer.timeout_seconds
-    deadline = time.monotonic() + timeout
+    """The status and body of one request, read within the timeout and MAX_ANSWER_BYTES.
+
+    The reasons are fixed: how a connection failed is not told to the one who set the URL.
+    """
+    timeout = call_timeout(issuer)
     url = issuer.url.rstrip("/") + path
     try:
-        with _client().stream(method, url, json=body, headers=headers, timeout=timeout) as r:
-            answer = bytearray()
-            for chunk in r.iter_bytes():
-                answer += chunk
-                if len(answer) > MAX_ANSWER_BYTES:
-                    raise IssuerUnavailable("The provider's answer is larger than 1 MiB.")
-                if time.monotonic() > deadline:
-                    raise IssuerUnavailable(f"No complete answer within {timeout:g} s.")
-            return r.status_code, bytes(answer)
-    except httpx.TimeoutException:
-        raise IssuerUnavailable(f"No answer within {timeout:g} s.") from None
-    except httpx.HTTPError as exc:
-        raise IssuerUnavailable(
-            f"Cannot reach the provider: {str(exc) or type(exc).__name__}."
+        answer = outbound.send(
+            method, url, headers=headers, json=body, timeout=timeout, max_bytes=MAX_ANSWER_BYTES
+        )
+    except outbound.AddressNotAllowed:
+        raise IssuerRefused(
+            "The provider's address is on a local or private network, which Sarafan does not call."
         ) from None
+    except outbound.TimedOut:
+        raise IssuerUnavailable(f"No answer within {timeout:g} s.") from None
+    except outbound.AnswerTooLarge:
+        raise IssuerUnavailable("The provider's answer is larger than 1 MiB.") from None
+    except outbound.OutboundError:
+        raise IssuerUnavailable("Cannot reach the provider.") from None
+    return answer.status_code, answer.body
 
 
 def _json(answer: bytes) -> Any:
@@ -440,11 +360,15 @@ def _provider_message(answer: bytes) -> str:
     return " ".join(message.split())[:MAX_MESSAGE_LENGTH]
 
 
-def _failure(status_code: int, answer: bytes) -> IssuerUnavailable | IssuerRefused:
+def _failure(issuer: Issuer, status_code: int, answer: bytes) -> IssuerUnavailable | IssuerRefused:
+    """The error for an answer other than expected: its status and a fixed reason. The
+    provider's own message is for the installation's log only, since whoever set the URL
+    could otherwise read what any server answers."""
     message = _provider_message(answer)
-    detail = f": {message}" if message else "."
+    if message:
+        logger.warning("issuer %s answered HTTP %d: %s", issuer.public_id, status_code, message)
     if status_code >= 500 or status_code in RETRYABLE_STATUSES:
-        return IssuerUnavailable(f"HTTP {status_code}{detail}", status_code=status_code)
+        return IssuerUnavailable(f"HTTP {status_code}.", status_code=status_code)
     if 300 <= status_code < 400:
         return IssuerRefused(
             f"HTTP {status_code}: the provider redirects; set the issuer's url to the final "
@@ -452,9 +376,7 @@ def _failure(status_code: int, answer: bytes) -> IssuerUnavailable | IssuerRefus
             status_code=status_code,
         )
     if 400 <= status_code < 500:
-        return IssuerRefused(
-            f"The provider refused (HTTP {status_code}){detail}", status_code=status_code
-        )
+        return IssuerRefused(f"The provider refused (HTTP {status_code}).", status_code=status_code)
     return IssuerUnavailable(f"Unexpected HTTP {status_code}.", status_code=status_code)
 
 
@@ -525,8 +447,8 @@ def _issued(data: Any, *, amount: Decimal, currency: str) -> Issued:
     # so this is final, and someone has to look at the provider's certificate.
     if issued.amount != amount or issued.currency != currency:
         raise IssuerRefused(
-            f"The provider issued {issued.amount} {issued.currency} instead of "
-            f"{money_str(amount)} {currency} (its certificate {external_id})."
+            f"The provider issued another amount or currency than {money_str(amount)} "
+            f"{currency} (its certificate {external_id})."
         )
     if issued.expires_at is not None and issued.expires_at <= timezone.now():
         raise IssuerRefused(
@@ -581,7 +503,7 @@ def issue(
     def call() -> Issued:
         status_code, answer = _send(issuer, "POST", "/certificates", headers, body)
         if status_code not in (200, 201):
-            raise _failure(status_code, answer)
+            raise _failure(issuer, status_code, answer)
         return _issued(_json(answer), amount=amount, currency=currency)
 
     return _guarded(issuer, f"issue {reference}", call)
@@ -595,7 +517,7 @@ def status(issuer: Issuer, external_id: str) -> str:
     def call() -> str:
         status_code, answer = _send(issuer, "GET", path, headers)
         if status_code != 200:
-            raise _failure(status_code, answer)
+            raise _failure(issuer, status_code, answer)
         data = _json(answer)
         return _status(data.get("status") if isinstance(data, dict) else None)
 
@@ -610,6 +532,6 @@ def cancel(issuer: Issuer, external_id: str) -> None:
     def call() -> None:
         status_code, answer = _send(issuer, "POST", path, headers)
         if not (200 <= status_code < 300 or status_code == 404):
-            raise _failure(status_code, answer)
+            raise _failure(issuer, status_code, answer)
 
     _guarded(issuer, f"cancel {external_id}", call)

@@ -17,7 +17,10 @@ from .models import Brand, Issuer
 
 issuers_router = Router(auth=secret_key_auth, tags=["issuers"])
 
-URL_HELP = "the provider's API address, http(s); Sarafan calls {url}/certificates…"
+URL_HELP = (
+    "the provider's API address, http(s), not on a local or private network; Sarafan "
+    "calls {url}/certificates…"
+)
 BEARER_HELP = (
     "write-only: sent as `Authorization: Bearer …`, stored encrypted, never shown again; "
     "printable ASCII without spaces"
@@ -33,7 +36,9 @@ class IssuerIn(Strict):
     url: str = Field(description=URL_HELP)
     token: str = Field(default="", description=BEARER_HELP)
     brand: str | None = Field(default=None, description="brand id, brd_…, of the certificates")
-    timeout_seconds: float = Field(default=10.0, description="per call, 0.5–60")
+    timeout_seconds: float = Field(
+        default=10.0, description="per call, 0.5 to the installation's cap (30 by default)"
+    )
     max_attempts: int = Field(default=8, description="calls per reward before giving up, 1–50")
 
 

@@ -67,10 +67,12 @@ def sync_issued_externally(*, batch: int = 200) -> int:
     """Ask the issuers about their active certificates; follow what changed there.
 
     Redeemed at the provider → the reward is redeemed (expired and cancelled alike).
-    Unreachable issuers are skipped until the next run (their circuit decides). Returns how
-    many certificates changed.
+    Unreachable issuers are skipped until the next run (their circuit decides), and so are
+    certificates whose project has all its outbound slots taken. Returns how many
+    certificates changed.
     """
     from . import issuers
+    from .fulfilment import project_slot
 
     active = (
         Certificate.objects.filter(status=CertificateStatus.ACTIVE, issuer__isnull=False)
@@ -82,7 +84,10 @@ def sync_issued_externally(*, batch: int = 200) -> int:
     for certificate in active:
         assert certificate.issuer is not None
         try:
-            remote = issuers.status(certificate.issuer, certificate.external_id)
+            with project_slot(certificate.project_id) as free:
+                if not free:
+                    continue
+                remote = issuers.status(certificate.issuer, certificate.external_id)
         except (issuers.IssuerUnavailable, issuers.IssuerRefused, issuers.CircuitOpen):
             continue
         if remote not in _EXTERNAL:

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sarafan.core.crypto import decrypt
 from sarafan.core.ids import public_id_factory
-from sarafan.core.models import Scoped
+from sarafan.core.models import Circuit, Scoped
 from sarafan.core.money import DEFAULT_CURRENCY, MoneyField
 
 
@@ -358,7 +358,7 @@ class PoolCode(Scoped):
         return decrypt(self.pin_encrypted) if self.pin_encrypted else ""
 
 
-class Issuer(Scoped):
+class Issuer(Scoped, Circuit):
     """An external provider's HTTP API that issues certificates (README, "External issuers").
 
     Its credentials are encrypted; the circuit fields stop calls to a failing provider.
@@ -378,10 +378,6 @@ class Issuer(Scoped):
     )
     timeout_seconds = models.FloatField(_("timeout, seconds"), default=10.0)
     max_attempts = models.PositiveSmallIntegerField(_("attempts per reward"), default=8)
-    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
-    circuit_open_until = models.DateTimeField(_("paused until"), null=True, blank=True)
-    last_error = models.CharField(_("last error"), max_length=500, blank=True)
-    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

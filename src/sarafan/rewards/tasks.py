@@ -1,6 +1,7 @@
 """Reward background tasks: thin wrappers that load ids and call services."""
 
 from django.tasks import task
+from django.utils import timezone
 
 
 @task()
@@ -21,7 +22,8 @@ def deliver_reward(reward_id: int, kind: str = "certificate") -> str:
 
 @task()
 def issue_with_issuer(reward_id: int) -> str:
-    """One attempt at an external issuer for an approved reward waiting for it."""
+    """One attempt at an external issuer for an approved reward waiting for it (one put off
+    as "busy" is picked up again by resume_waiting_rewards)."""
     from .fulfilment import attempt_issuer
 
     return attempt_issuer(reward_id)
@@ -51,9 +53,15 @@ def send_expiry_reminders() -> int:
 
 @task()
 def cancel_at_issuer(certificate_id: int) -> str:
-    from .fulfilment import cancel_issued
+    """Cancel an external certificate at its issuer; put off while its project's outbound
+    slots are all taken."""
+    from .fulfilment import BUSY_DELAY, cancel_issued
 
-    return cancel_issued(certificate_id)
+    outcome = cancel_issued(certificate_id)
+    if outcome == "busy":
+        later = cancel_at_issuer.using(run_after=timezone.now() + BUSY_DELAY)
+        later.enqueue(certificate_id)
+    return outcome
 
 
 @task()
