@@ -19,7 +19,8 @@ class Strict(BaseModel):
 class ManualRewardIn(Strict):
     recipient: str = Field(min_length=1, max_length=200, description="participant external_id")
     amount: PositiveMoney
-    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    # None: the campaign's currency (RUB without a campaign).
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     campaign: str | None = Field(default=None, max_length=32)
     note: str = Field(default="", max_length=200)
 
