@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sarafan.core.crypto import DecryptionFailed, encrypt
 from sarafan.core.errors import InvalidRequest
-from sarafan.core.money import money_str, quantize
+from sarafan.core.money import is_plain_decimal, money_str, quantize
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificateStatus, Issuer
@@ -478,6 +478,8 @@ def _text(data: dict[str, Any], key: str, *, required: bool) -> str:
 def _amount(value: Any) -> Decimal:
     try:
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise InvalidOperation
+        if isinstance(value, str) and not is_plain_decimal(value):
             raise InvalidOperation
         amount = Decimal(value)
     except InvalidOperation:

@@ -22,7 +22,7 @@ from sarafan.core.crypto import encrypt
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import new_public_id
-from sarafan.core.money import DEFAULT_CURRENCY, quantize
+from sarafan.core.money import DEFAULT_CURRENCY, is_plain_decimal, quantize
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificatePool, PoolCode, PoolCodeStatus
@@ -222,9 +222,11 @@ def _parse_row(
     if len(pin) > MAX_PIN_LENGTH:
         return code, "invalid_pin", f"The PIN must be at most {MAX_PIN_LENGTH} characters."
     try:
+        if not is_plain_decimal(nominal_text):
+            raise InvalidOperation
         nominal = Decimal(nominal_text)
     except InvalidOperation:
-        return code, "invalid_nominal", "The nominal is not a number."
+        return code, "invalid_nominal", "The nominal is not a number in ASCII digits."
     if not nominal.is_finite() or nominal != pool.denomination:
         return (
             code,

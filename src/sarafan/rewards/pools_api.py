@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import BaseModel, ConfigDict, Field
 
 from sarafan.core.errors import NotFound
-from sarafan.core.money import money_str
+from sarafan.core.money import AsciiDecimal, money_str
 from sarafan.core.pagination import paginate
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
@@ -20,7 +20,7 @@ from .models import Brand, CertificatePool
 brands = Router(auth=secret_key_auth, tags=["brands"])
 pools_router = Router(auth=secret_key_auth, tags=["pools"])
 
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 

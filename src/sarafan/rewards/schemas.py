@@ -5,11 +5,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sarafan.core.money import money_str
+from sarafan.core.money import AsciiDecimal, money_str
 
 from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
 
 
 class Strict(BaseModel):
