@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from sarafan.core.crypto import DecryptionFailed, encrypt
 from sarafan.core.errors import InvalidRequest
 from sarafan.core.money import is_plain_decimal, money_str, quantize
+from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificateStatus, Issuer
@@ -120,6 +121,7 @@ def _name(value: str) -> str:
 
 
 def _url(value: str) -> str:
+    refuse_control_characters(value, param="url")
     url = value.strip()
     try:
         parts = urlsplit(url)

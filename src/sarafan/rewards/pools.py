@@ -23,6 +23,7 @@ from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import new_public_id
 from sarafan.core.money import DEFAULT_CURRENCY, is_plain_decimal, quantize
+from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificatePool, PoolCode, PoolCodeStatus
@@ -61,6 +62,7 @@ def create_brand(
     name = name.strip()
     if not name:
         raise InvalidRequest("A brand needs a name.", param="name")
+    refuse_control_characters(logo_url, param="logo_url")
     if logo_url and not logo_url.lower().startswith(("http://", "https://")):
         raise InvalidRequest("logo_url must be an http(s) URL.", param="logo_url")
     if len(currency) != 3 or not currency.isalpha() or not currency.isupper():

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sarafan.core.errors import NotFound
 from sarafan.core.money import AsciiDecimal, money_str
 from sarafan.core.pagination import paginate
+from sarafan.core.validation import NoControlCharacters
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -30,7 +31,9 @@ class Strict(BaseModel):
 
 class BrandIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    logo_url: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    logo_url: Annotated[str, NoControlCharacters] = Field(
+        default="", max_length=500, pattern=r"^(https?://\S+)?$"
+    )
     terms: str = Field(default="", max_length=20_000)
     currency: Currency = "RUB"
 
