@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from sarafan.core.files import FILE_MODE, private_directory, private_file, tighten, write_private
+
 
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
@@ -26,17 +28,19 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SARAFAN_DATA_DIR") or Path.cwd() / "data").resolve()
+# Only Sarafan's user may read it (the database, keys, logins): 0700, tightened if older.
+private_directory(DATA_DIR)
+for _written in ("secret_key", "demo.json"):  # older versions left them at the umask's 0644
+    tighten(DATA_DIR / _written, FILE_MODE)
 
 
 def _secret_key() -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the data dir."""
     if key := os.environ.get("SECRET_KEY"):
         return key
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -125,11 +129,15 @@ def _databases() -> dict[str, dict[str, object]]:
                 },
             }
         return {"default": dict(db)}
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    database = DATA_DIR / "sarafan.sqlite3"
+    # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
+    private_file(database)
+    for companion in ("-wal", "-shm", "-journal"):
+        tighten(DATA_DIR / f"{database.name}{companion}", FILE_MODE)
     return {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "sarafan.sqlite3",
+            "NAME": database,
             "OPTIONS": {
                 # WAL lets readers run beside the one writer; IMMEDIATE takes the write
                 # lock at BEGIN so two writers queue instead of failing on upgrade.

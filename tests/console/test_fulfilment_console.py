@@ -648,6 +648,9 @@ def test_manual_reward_form_says_what_is_wrong(admin_client: Client, chain: Chai
     assert "No participant “u-2” in Магазин 1, Test mode." in html
     html = _html(client.post(here, _manual_form(amount="0")))
     assert "Ensure this value is greater than or equal to 0.01." in html
+    for lookalike in ("２５０", "١٠٠", "2_50"):
+        html = _html(client.post(here, _manual_form(amount=lookalike)))
+        assert "Enter a number." in html
     html = _html(client.post(here, _manual_form(currency="RU1")))
     assert "Enter a three-letter currency code such as RUB." in html
     html = _html(client.post(here, _manual_form(campaign=live.campaign.pk)))

@@ -58,6 +58,11 @@ def _blocked_without_rewards(data, reason):
         ("ivan.petrov@yandex.ru", "ivan-petrov@ya.ru"),
         ("ivan-petrov@yandex.com", "Ivan.Petrov@yandex.ru"),
         ("anna@mail.ru", "anna+ref@mail.ru"),
+        # A quoted local part names the same mailbox as the bare one (RFC 5321).
+        ("kira@example.ru", '"kira"@example.ru'),
+        ('"Kira"@example.ru', "kira@EXAMPLE.ru"),
+        ("kira.ivanova@gmail.com", '"kira.ivanova+x"@gmail.com'),
+        ("kira@example.ru", '"k\\ira"@example.ru'),
     ],
 )
 def test_self_referral_by_email_and_its_aliases_is_blocked(api, referrer_email, friend_email):
@@ -108,6 +113,20 @@ def test_self_referral_by_device_or_visitor_id_is_blocked(api, signal):
     _blocked_without_rewards(data, "self_referral_device")
     assert data["fraud"]["score"] == pytest.approx(0.9)
     assert detail(data, "self_referral_device")["signal"] == signal.removesuffix("_id")
+
+
+@pytest.mark.parametrize(
+    ("seen", "sent"),
+    [
+        ("dev-3f9a", "DEV-3F9A"),
+        ("A1B2C3D4-E5F6-4789-ABCD-0123456789EF", "a1b2c3d4-e5f6-4789-abcd-0123456789ef"),
+    ],
+)
+def test_self_referral_by_a_device_id_in_another_case_is_blocked(api, seen, sent):
+    campaign(api, rules=BOTH_REWARDS)
+    code = _referrer_seen_with(api, device_id=seen)
+    data = signup(api, "u-8", code=code, context={"device_id": sent})
+    _blocked_without_rewards(data, "self_referral_device")
 
 
 def test_card_seen_only_with_the_first_order_rejects_the_pending_referral(api):

@@ -51,6 +51,8 @@ def pool(brand):
         (f"{'X' * 129},1,500.00,{FUTURE}", "invalid_code"),
         (f"ABCDEFGH,{'9' * 65},500.00,{FUTURE}", "invalid_pin"),
         (f"ABCDEFGH,1,five hundred,{FUTURE}", "invalid_nominal"),
+        (f"ABCDEFGH,1,５００,{FUTURE}", "invalid_nominal"),
+        (f"ABCDEFGH,1,5_00,{FUTURE}", "invalid_nominal"),
         (f"ABCDEFGH,1,1000.00,{FUTURE}", "wrong_nominal"),
         ("ABCDEFGH,1,500.00,31.12.2030", "invalid_expiry"),
         ("ABCDEFGH,1,500.00,2020-01-01", "expired"),

@@ -24,6 +24,7 @@ from unfold.widgets import UnfoldAdminTextInputWidget
 from sarafan.console.forms import HostListField, check_with_service
 from sarafan.console.options import public_id
 from sarafan.core.errors import SarafanError
+from sarafan.core.money import AmountFormField
 
 from .models import Campaign, CampaignStatus, RewardRule
 from .schemas import CampaignIn, CampaignPatch
@@ -113,6 +114,8 @@ class RewardRuleInline(TabularInline):
     show_title = False
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "percent":
+            kwargs["form_class"] = AmountFormField  # ASCII digits, like the amounts
         if db_field.name == "tiers":
             # One line of JSON, e.g. [{"from": 1, "amount": "500.00"}], not a tall text box.
             kwargs["widget"] = UnfoldAdminTextInputWidget

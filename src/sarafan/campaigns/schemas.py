@@ -6,12 +6,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sarafan.core.money import money_str
+from sarafan.core.money import AsciiDecimal, money_str
 
 from .models import Campaign, RewardRule
 
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0)]
-PositiveMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2, gt=0)]
+Money = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, ge=0)]
+PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, gt=0)]
+Percent = Annotated[Decimal, AsciiDecimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)]
 
 
 class Strict(BaseModel):
@@ -28,7 +29,7 @@ class RuleIn(Strict):
     trigger: Literal["signup", "first_order", "repeat_order", "lead_won"]
     kind: Literal["fixed", "percent", "tiered"]
     amount: PositiveMoney | None = None
-    percent: Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)] | None = None
+    percent: Percent | None = None
     max_amount: PositiveMoney | None = None
     min_order_amount: Money | None = None
     hold_days: int = Field(default=0, ge=0, le=365)

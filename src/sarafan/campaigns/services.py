@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 
 from sarafan.core.errors import Conflict, InvalidRequest
+from sarafan.core.validation import refuse_control_characters
 from sarafan.fraud.risk import REASONS
 from sarafan.projects.models import Project
 
@@ -23,6 +24,7 @@ TRANSITIONS: dict[str, set[str]] = {
 
 
 def _host_of(url: str, *, param: str) -> str:
+    refuse_control_characters(url, param=param)
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidRequest(f"{param} must be an absolute http:// or https:// URL.", param=param)
@@ -34,6 +36,7 @@ def _host_of(url: str, *, param: str) -> str:
 def _clean_hosts(hosts: list[str], landing_host: str) -> list[str]:
     cleaned: list[str] = []
     for index, raw in enumerate(hosts):
+        refuse_control_characters(raw, param=f"allowed_redirect_hosts.{index}")
         host = raw.strip().lower()
         if not host or any(ch in host for ch in "/:?#@ \\") or host.startswith("."):
             raise InvalidRequest(

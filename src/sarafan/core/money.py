@@ -1,12 +1,48 @@
 """Money is Decimal with two places and an ISO 4217 currency; never float."""
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import formats
+from pydantic import BeforeValidator
 
 CENTS = Decimal("0.01")
 DEFAULT_CURRENCY = "RUB"
+
+
+# Python's Decimal also reads "１０００", "١٠٠٠" and "1_000": an amount is ASCII digits, an
+# optional sign and an optional point, nothing else (no exponent either).
+PLAIN_DECIMAL = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*", re.ASCII)
+
+
+def is_plain_decimal(text: str) -> bool:
+    return PLAIN_DECIMAL.fullmatch(text) is not None
+
+
+def _ascii_decimal(value: object) -> object:
+    if isinstance(value, str) and not is_plain_decimal(value):
+        raise ValueError("an amount is written in ASCII digits with an optional '.', e.g. 4990.00")
+    return value
+
+
+# Put in the Annotated[Decimal, …] of every amount a schema takes (JSON numbers pass as before).
+AsciiDecimal = BeforeValidator(_ascii_decimal)
+
+
+class AmountFormField(forms.DecimalField):
+    """The console's amount field: the locale's separators, but only ASCII digits."""
+
+    def to_python(self, value: Any) -> Any:  # django-stubs inherit IntegerField's int | None
+        if value in self.empty_values:
+            return None
+        text = str(formats.sanitize_separators(value) if self.localize else value)
+        if not is_plain_decimal(text):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return Decimal(text.strip())
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -24,6 +60,9 @@ class MoneyField(models.DecimalField):
         kwargs.setdefault("max_digits", 14)
         kwargs.setdefault("decimal_places", 2)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # Django's loose signature
+
+    def formfield(self, **kwargs: Any) -> Any:
+        return super().formfield(**{"form_class": AmountFormField, **kwargs})
 
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()

@@ -1,9 +1,12 @@
 """Pydantic/Ninja validation errors in API.md's error shape, named by the offending field."""
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import error_body
+from pydantic import BeforeValidator
+
+from .errors import InvalidRequest, error_body
 
 # Ninja prefixes a location with where it came from; the param is what follows.
 _LOCATION_PREFIXES = {"body", "query", "path", "header", "payload", "filters", "query_params"}
@@ -35,3 +38,30 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, dict[str, A
     else:
         message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
     return 422, error_body("invalid_request", code, message, param)
+
+
+def has_control_character(text: str) -> bool:
+    """C0 controls, DEL and C1 controls (Unicode category Cc)."""
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def refuse_control_characters(text: str, *, param: str) -> None:
+    """A URL (or host) with a control character is refused: urlsplit silently drops TAB, CR
+    and LF, so "https://shop.example\\t.evil.example/" would lead to shop.example.evil.example.
+    """
+    if has_control_character(text):
+        raise InvalidRequest(
+            f"{param} must not contain control characters (tabs, line breaks and the like).",
+            code="invalid_value",
+            param=param,
+        )
+
+
+def _no_control_characters(value: object) -> object:
+    if isinstance(value, str) and has_control_character(value):
+        raise ValueError("must not contain control characters (tabs, line breaks and the like)")
+    return value
+
+
+# Put in the Annotated[str, …] of every URL a schema takes, before any pattern.
+NoControlCharacters = BeforeValidator(_no_control_characters)

@@ -35,6 +35,7 @@ from unfold.widgets import (
 
 from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown, shown_choice
 from sarafan.core.errors import InvalidRequest, SarafanError
+from sarafan.core.money import AmountFormField
 from sarafan.projects.models import Project
 
 from . import moderation
@@ -630,7 +631,7 @@ class StopRuleForm(forms.ModelForm):
         choices=StopAction.choices,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
     )
-    threshold = forms.DecimalField(
+    threshold = AmountFormField(
         label=_("threshold"),
         min_value=Decimal("0.01"),
         max_digits=12,

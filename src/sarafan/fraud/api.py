@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import Conflict, NotFound
+from sarafan.core.money import AsciiDecimal
 from sarafan.core.pagination import paginate
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
@@ -109,7 +110,7 @@ def remove_block(request: HttpRequest, entry_id: int) -> dict[str, Any]:
 # --- stop-rules ------------------------------------------------------------------------------
 
 Action = Literal["hold", "pause", "alert"]
-Threshold = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+Threshold = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=12, decimal_places=2)]
 
 
 class StopRuleIn(Strict):

@@ -79,11 +79,25 @@ MAX_USER_AGENT = 500
 GLOB_CHARS = frozenset("*?[")
 
 
+# A quoted local part ("kira"@…, "k\\ira"@…) is the same mailbox as the bare one
+# (RFC 5321 4.1.2): quotes go, and a backslash stands for the character after it.
+_QUOTING = re.compile(r'\\(.)|"')
+
+
+def _unquote_local(local: str) -> str:
+    return _QUOTING.sub(lambda match: match.group(1) or "", local)
+
+
 def _split_email(email: str) -> tuple[str, str] | None:
-    """Lower-cased local part and domain (IDN as punycode), or None if not one "@"."""
+    """Lower-cased, unquoted local part and domain (IDN as punycode), or None if not one "@"."""
     value = email.strip().casefold()
-    local, at, domain = value.partition("@")
+    # A quoted local part may itself hold an "@": the domain follows the last one.
+    split = value.rpartition if value.startswith('"') else value.partition
+    local, at, domain = split("@")
     if not at or not local or not domain or "@" in domain:
+        return None
+    local = _unquote_local(local)
+    if not local:
         return None
     if not domain.isascii():
         # An invalid IDN is compared as written.
@@ -271,7 +285,8 @@ def signal_values(identity: Identity, *, phone_region: str = "RU") -> dict[str, 
     values = {
         SignalKind.EMAIL.value: normalize_email(email) if _split_email(email) else None,
         SignalKind.PHONE.value: normalize_phone(identity.phone or "", phone_region),
-        SignalKind.DEVICE.value: (identity.device_id or "").strip(),
+        # Device ids (UUIDs, IDFAs, fingerprints) name one device in any letter case.
+        SignalKind.DEVICE.value: (identity.device_id or "").strip().casefold(),
         SignalKind.VISITOR.value: (identity.visitor_id or "").strip(),
         SignalKind.CARD.value: (identity.card_fingerprint or "").strip(),
         SignalKind.IP.value: normalize_ip(ip),

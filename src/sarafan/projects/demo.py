@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from sarafan.core.files import write_private
+
 from .models import Project
 from .services import create_project
 
@@ -48,6 +50,5 @@ def ensure_demo() -> dict[str, str]:
         "password": password,
         **keys,
     }
-    path.write_text(json.dumps(saved, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(saved, indent=2))
     return saved

@@ -26,7 +26,7 @@ from unfold.widgets import (
 
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import SarafanError
-from sarafan.core.money import DEFAULT_CURRENCY
+from sarafan.core.money import DEFAULT_CURRENCY, AmountFormField
 from sarafan.fraud.admin import (
     ObjectAction,
     ReasonForm,
@@ -372,7 +372,7 @@ class ManualRewardForm(forms.Form):
         widget=UnfoldAdminTextInputWidget,
         help_text=_("The id your site gave the participant, as in the participants' list."),
     )
-    amount = forms.DecimalField(
+    amount = AmountFormField(
         label=capfirst(_("amount")),
         min_value=Decimal("0.01"),
         max_digits=14,

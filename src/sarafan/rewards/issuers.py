@@ -36,7 +36,8 @@ from sarafan.core.circuit import (
 )
 from sarafan.core.crypto import DecryptionFailed, encrypt
 from sarafan.core.errors import InvalidRequest
-from sarafan.core.money import money_str, quantize
+from sarafan.core.money import is_plain_decimal, money_str, quantize
+from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificateStatus, Issuer
@@ -114,6 +115,7 @@ def _name(value: str) -> str:
 
 
 def _url(value: str) -> str:
+    refuse_control_characters(value, param="url")
     url = value.strip()
     try:
         parts = urlsplit(url)
@@ -400,6 +402,8 @@ def _text(data: dict[str, Any], key: str, *, required: bool) -> str:
 def _amount(value: Any) -> Decimal:
     try:
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise InvalidOperation
+        if isinstance(value, str) and not is_plain_decimal(value):
             raise InvalidOperation
         amount = Decimal(value)
     except InvalidOperation:

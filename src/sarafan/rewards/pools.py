@@ -22,7 +22,8 @@ from sarafan.core.crypto import encrypt
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import new_public_id
-from sarafan.core.money import DEFAULT_CURRENCY, quantize
+from sarafan.core.money import DEFAULT_CURRENCY, is_plain_decimal, quantize
+from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
 from .models import Brand, CertificatePool, PoolCode, PoolCodeStatus
@@ -61,6 +62,7 @@ def create_brand(
     name = name.strip()
     if not name:
         raise InvalidRequest("A brand needs a name.", param="name")
+    refuse_control_characters(logo_url, param="logo_url")
     if logo_url and not logo_url.lower().startswith(("http://", "https://")):
         raise InvalidRequest("logo_url must be an http(s) URL.", param="logo_url")
     if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
@@ -222,9 +224,11 @@ def _parse_row(
     if len(pin) > MAX_PIN_LENGTH:
         return code, "invalid_pin", f"The PIN must be at most {MAX_PIN_LENGTH} characters."
     try:
+        if not is_plain_decimal(nominal_text):
+            raise InvalidOperation
         nominal = Decimal(nominal_text)
     except InvalidOperation:
-        return code, "invalid_nominal", "The nominal is not a number."
+        return code, "invalid_nominal", "The nominal is not a number in ASCII digits."
     if not nominal.is_finite() or nominal != pool.denomination:
         return (
             code,

@@ -9,8 +9,9 @@ from ninja import Query, Router, Schema, Status
 from pydantic import BaseModel, ConfigDict, Field
 
 from sarafan.core.errors import NotFound
-from sarafan.core.money import money_str
+from sarafan.core.money import AsciiDecimal, money_str
 from sarafan.core.pagination import paginate
+from sarafan.core.validation import NoControlCharacters
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -20,7 +21,7 @@ from .models import Brand, CertificatePool
 brands = Router(auth=secret_key_auth, tags=["brands"])
 pools_router = Router(auth=secret_key_auth, tags=["pools"])
 
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
@@ -30,7 +31,9 @@ class Strict(BaseModel):
 
 class BrandIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    logo_url: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    logo_url: Annotated[str, NoControlCharacters] = Field(
+        default="", max_length=500, pattern=r"^(https?://\S+)?$"
+    )
     terms: str = Field(default="", max_length=20_000)
     currency: Currency = "RUB"
 

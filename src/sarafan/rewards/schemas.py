@@ -5,11 +5,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sarafan.core.money import money_str
+from sarafan.core.money import AsciiDecimal, money_str
 
 from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
 
 
 class Strict(BaseModel):
@@ -19,7 +19,8 @@ class Strict(BaseModel):
 class ManualRewardIn(Strict):
     recipient: str = Field(min_length=1, max_length=200, description="participant external_id")
     amount: PositiveMoney
-    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    # None: the campaign's currency (RUB without a campaign).
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     campaign: str | None = Field(default=None, max_length=32)
     note: str = Field(default="", max_length=200)
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, Recipient
 from sarafan.core.errors import Conflict, InvalidRequest
+from sarafan.core.money import DEFAULT_CURRENCY
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
@@ -406,14 +407,25 @@ def create_manual_reward(
     livemode: bool,
     recipient: Participant,
     amount: Decimal,
-    currency: str,
+    currency: str | None,
     campaign: Campaign | None,
     actor: str,
     note: str,
 ) -> Reward:
-    """A reward given by hand; it is issued at once and counts against the campaign's budget."""
+    """A reward given by hand; it is issued at once and counts against the campaign's budget.
+
+    It is in the campaign's currency (the default): its budget is not converted either.
+    """
     if amount <= 0:
         raise InvalidRequest("amount must be greater than zero.", param="amount")
+    currency = currency or (campaign.currency if campaign is not None else DEFAULT_CURRENCY)
+    if campaign is not None and currency != campaign.currency:
+        raise InvalidRequest(
+            f"The reward is in {currency}, but campaign '{campaign.public_id}' pays in "
+            f"{campaign.currency} (amounts are not converted).",
+            code="currency_mismatch",
+            param="currency",
+        )
     if campaign is not None:
         campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         reason = limit_reason(

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sarafan.core.money import AsciiDecimal
+
 Short = Annotated[str, Field(max_length=500)]
 
 
@@ -25,8 +27,11 @@ class CustomerIn(Strict):
 
 class OrderIn(Strict):
     id: str = Field(min_length=1, max_length=200)
-    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
-    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    amount: (
+        Annotated[Decimal, AsciiDecimal, Field(ge=0, max_digits=14, decimal_places=2)] | None
+    ) = None
+    # None: the currency of the campaign the order is judged by (RUB without one).
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     status: Literal["paid", "pending", "cancelled", "refunded"] = "paid"
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from sarafan.campaigns.models import Campaign, Recipient, RewardRule
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
-from sarafan.core.money import money_str
+from sarafan.core.money import DEFAULT_CURRENCY, money_str
 from sarafan.fraud.scan import check_refund_rate
 from sarafan.fraud.services import record_signals, risk_out
 from sarafan.fraud.signals import Identity
@@ -34,6 +34,8 @@ from .models import Event, EventType, Invite, Order, OrderStatus
 from .schemas import CustomerIn, EventIn, OrderIn
 
 FUTURE_TOLERANCE = timedelta(days=1)
+# The reason a paid order of 0.00 earns nothing, shown in the answer's fraud.reasons.
+ZERO_AMOUNT = "order_amount_zero"
 
 
 def _occurred_at(data: EventIn) -> datetime:
@@ -372,6 +374,11 @@ def _record_order(
         )
         attribution = _attribute(project, livemode, data, customer, campaign, context)
         referral = attribution.referral
+        terms = attribution.terms
+        if referral is not None and terms is None:
+            terms = campaign_terms(referral.campaign_id)
+        # Raising rolls back the customer, the signals and a referral made just now.
+        currency = _order_currency(order_in, referral, terms, campaign)
         event = _new_event(
             project,
             livemode,
@@ -381,11 +388,30 @@ def _record_order(
             signals=context.signals,
             order_id=order_in.id,
             amount=order_in.amount,
-            currency=order_in.currency,
+            currency=currency,
             channel=referral.channel if referral else "",
         )
         if order_in.status != "paid":
             response = _finish(event, referral=referral, rewards=[], reasons=attribution.reasons)
+            return 201, response
+        if not order_in.amount:
+            # A paid order must be positive to count: a 0.00 order is recorded, but it is not
+            # the customer's first (or any) purchase and earns nothing.
+            response = _finish(
+                event,
+                referral=referral,
+                rewards=[],
+                reasons=[*attribution.reasons, ZERO_AMOUNT],
+                extra={
+                    "order": {
+                        "id": order_in.id,
+                        "amount": money_str(order_in.amount),
+                        "currency": currency,
+                        "first": False,
+                        "qualifies": False,
+                    }
+                },
+            )
             return 201, response
         is_first = customer.paid_orders == 0
         # Without a savepoint: a duplicate order id fails the whole transaction (see _order).
@@ -396,8 +422,8 @@ def _record_order(
             event=event,
             participant=customer,
             referral=referral,
-            amount=order_in.amount or Decimal(0),
-            currency=order_in.currency,
+            amount=order_in.amount,
+            currency=currency,
             is_first=is_first,
             occurred_at=occurred_at,
         )
@@ -416,7 +442,7 @@ def _record_order(
             occurred_at=occurred_at,
             fresh=True,
             exact=exact,
-            known=attribution.terms,
+            known=terms,
         )
         response = _finish(
             event,
@@ -429,10 +455,38 @@ def _record_order(
                     "amount": money_str(order.amount),
                     "currency": order.currency,
                     "first": is_first,
+                    "qualifies": True,
                 }
             },
         )
     return 201, response
+
+
+def _order_currency(
+    order_in: OrderIn,
+    referral: Referral | None,
+    terms: CampaignTerms | None,
+    named: Campaign | None,
+) -> str:
+    """The order's currency, which must be that of the campaign it is judged by.
+
+    That campaign is the referral's, else the one the event names. There is no conversion
+    table: an amount in another currency is refused rather than compared as if it were the
+    campaign's (1 000 IDR is not 1 000 RUB). An order without currency takes the campaign's.
+    """
+    campaign = terms.campaign if terms is not None and referral is not None else named
+    if campaign is None:
+        return order_in.currency or DEFAULT_CURRENCY
+    expected = campaign.currency
+    currency = order_in.currency or expected
+    if currency != expected:
+        raise InvalidRequest(
+            f"The order is in {currency}, but campaign '{campaign.public_id}' pays in "
+            f"{expected}; send orders in {expected} (amounts are not converted).",
+            code="currency_mismatch",
+            param="order.currency",
+        )
+    return currency
 
 
 def _previous_answer(project: Project, livemode: bool, order_id: str) -> dict[str, Any] | None:
