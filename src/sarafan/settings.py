@@ -290,11 +290,57 @@ if env_bool("SARAFAN_BEHIND_PROXY"):
     USE_X_FORWARDED_HOST = True
 SARAFAN_TRUSTED_PROXY_HOPS = int(os.environ.get("SARAFAN_TRUSTED_PROXY_HOPS", "0"))
 
+# Every handler (so every sarafan.* record) and every logger that writes request paths
+# masks certificate codes, PINs, API keys and portal tokens (core/logging.py). Django's own
+# handlers (its debug console, mail to ADMINS) are dropped: its records go to the same
+# masked console as Sarafan's. granian's access log (GRANIAN_LOG_ACCESS_ENABLED=1) is
+# configured here too, for the mask.
+_LOG_LEVEL = os.environ.get("SARAFAN_LOG_LEVEL", "WARNING")
+_MASKED = ["mask_secrets"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("SARAFAN_LOG_LEVEL", "WARNING")},
+    "filters": {"mask_secrets": {"()": "sarafan.core.logging.MaskSecrets"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        "granian.access": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": _MASKED},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": _MASKED,
+        },
+        "granian.access": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "granian.access",
+            "filters": _MASKED,
+        },
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": _LOG_LEVEL, "propagate": True},
+        # Masked where the record is made, before any handler, even one added later.
+        "django.request": {"filters": _MASKED},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": _MASKED,
+        },
+        "granian.access": {
+            "handlers": ["granian.access"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": _MASKED,
+        },
+    },
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
 }
 
 UNFOLD = {
