@@ -190,8 +190,8 @@ if TASKS["default"]["BACKEND"] == TASK_BACKENDS["rq"]:
 # --- E-mail -------------------------------------------------------------------------------
 # Certificates and expiry reminders go out through the SMTP server SARAFAN_EMAIL_HOST; with
 # no host, an https installation hands them to a local mail server on localhost, and only a
-# laptop's `make up` (an http base URL) prints them to the console instead: never in
-# production, where that would put certificate codes in the logs. SARAFAN_EMAIL_TLS is
+# laptop's `make up` (an http base URL) prints them to the console instead, as readable
+# text with the codes, PINs and portal links masked (core/mail.py). SARAFAN_EMAIL_TLS is
 # STARTTLS (port 587 by default), SARAFAN_EMAIL_SSL implicit TLS (465), else port 25.
 # Django 6.1 configures mail as MAILERS; the older EMAIL_BACKEND/EMAIL_HOST settings are
 # deprecated and must not be set beside it.
@@ -218,7 +218,8 @@ if _email_host:
         }
     }
 else:
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+    # Readable text on stdout with the certificate codes, PINs and portal links masked.
+    MAILERS = {"default": {"BACKEND": "sarafan.core.mail.MaskedConsoleBackend"}}
 # The sender when a project sets none, e.g. "Shop <noreply@shop.example>".
 DEFAULT_FROM_EMAIL = os.environ.get("SARAFAN_EMAIL_FROM") or (
     f"Sarafan <noreply@{_base.hostname or 'localhost'}>"
