@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sarafan.core.crypto import DecryptionFailed, encrypt
 from sarafan.core.errors import InvalidRequest
+from sarafan.core.logging import mask_secrets
 from sarafan.core.money import money_str, quantize
 from sarafan.projects.models import Project
 
@@ -322,17 +323,27 @@ def _record_failure(issuer: Issuer, error: str) -> None:
             )
 
 
+def _scrub(issuer: Issuer, exc: IssuerUnavailable | IssuerRefused) -> str:
+    """The failure without the issuer's token or a certificate code, should the provider's
+    answer echo one; the exception carries the scrubbed text on to every later record."""
+    error = mask_secrets(str(exc), (_current_token(issuer) or "",))
+    exc.args = (error,)
+    return error
+
+
 def _guarded[T](issuer: Issuer, what: str, call: Callable[[], T]) -> T:
     _enter(issuer)
     try:
         result = call()
     except IssuerUnavailable as exc:
-        logger.warning("issuer %s: %s unavailable: %s", issuer.public_id, what, exc)
-        _record_failure(issuer, str(exc))
+        error = _scrub(issuer, exc)
+        logger.warning("issuer %s: %s unavailable: %s", issuer.public_id, what, error)
+        _record_failure(issuer, error)
         raise
     except IssuerRefused as exc:
-        logger.warning("issuer %s: %s refused: %s", issuer.public_id, what, exc)
-        _record_refusal(issuer, str(exc))
+        error = _scrub(issuer, exc)
+        logger.warning("issuer %s: %s refused: %s", issuer.public_id, what, error)
+        _record_refusal(issuer, error)
         raise
     _record_success(issuer)
     return result
