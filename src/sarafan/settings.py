@@ -198,8 +198,8 @@ if TASKS["default"]["BACKEND"] == TASK_BACKENDS["rq"]:
 # --- E-mail -------------------------------------------------------------------------------
 # Certificates and expiry reminders go out through the SMTP server SARAFAN_EMAIL_HOST; with
 # no host, an https installation hands them to a local mail server on localhost, and only a
-# laptop's `make up` (an http base URL) prints them to the console instead: never in
-# production, where that would put certificate codes in the logs. SARAFAN_EMAIL_TLS is
+# laptop's `make up` (an http base URL) prints them to the console instead, as readable
+# text with the codes, PINs and portal links masked (core/mail.py). SARAFAN_EMAIL_TLS is
 # STARTTLS (port 587 by default), SARAFAN_EMAIL_SSL implicit TLS (465), else port 25.
 # Django 6.1 configures mail as MAILERS; the older EMAIL_BACKEND/EMAIL_HOST settings are
 # deprecated and must not be set beside it.
@@ -226,7 +226,8 @@ if _email_host:
         }
     }
 else:
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+    # Readable text on stdout with the certificate codes, PINs and portal links masked.
+    MAILERS = {"default": {"BACKEND": "sarafan.core.mail.MaskedConsoleBackend"}}
 # The sender when a project sets none, e.g. "Shop <noreply@shop.example>".
 DEFAULT_FROM_EMAIL = os.environ.get("SARAFAN_EMAIL_FROM") or (
     f"Sarafan <noreply@{_base.hostname or 'localhost'}>"
@@ -306,11 +307,57 @@ if env_bool("SARAFAN_BEHIND_PROXY"):
     USE_X_FORWARDED_HOST = True
 SARAFAN_TRUSTED_PROXY_HOPS = int(os.environ.get("SARAFAN_TRUSTED_PROXY_HOPS", "0"))
 
+# Every handler (so every sarafan.* record) and every logger that writes request paths
+# masks certificate codes, PINs, API keys and portal tokens (core/logging.py). Django's own
+# handlers (its debug console, mail to ADMINS) are dropped: its records go to the same
+# masked console as Sarafan's. granian's access log (GRANIAN_LOG_ACCESS_ENABLED=1) is
+# configured here too, for the mask.
+_LOG_LEVEL = os.environ.get("SARAFAN_LOG_LEVEL", "WARNING")
+_MASKED = ["mask_secrets"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("SARAFAN_LOG_LEVEL", "WARNING")},
+    "filters": {"mask_secrets": {"()": "sarafan.core.logging.MaskSecrets"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        "granian.access": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": _MASKED},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": _MASKED,
+        },
+        "granian.access": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "granian.access",
+            "filters": _MASKED,
+        },
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": _LOG_LEVEL, "propagate": True},
+        # Masked where the record is made, before any handler, even one added later.
+        "django.request": {"filters": _MASKED},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": _MASKED,
+        },
+        "granian.access": {
+            "handlers": ["granian.access"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": _MASKED,
+        },
+    },
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
 }
 
 UNFOLD = {

@@ -3,7 +3,7 @@ contract of the README ("External issuers"), with switchable failure modes.
 
     with running_provider() as provider:
         issuer = create_issuer(..., url=provider.url, token=provider.token)
-        provider.mode = "fail"          # ok | fail | timeout | refuse | garbage | busy
+        provider.mode = "fail"          # ok | fail | timeout | refuse | garbage | busy | echo
         provider.fail_next(2)           # the next two requests fail with 500, then `mode`
         provider.override = {"amount": "1.00"}   # merged into issue answers
 
@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-MODES = ("ok", "fail", "timeout", "refuse", "garbage", "busy")
+MODES = ("ok", "fail", "timeout", "refuse", "garbage", "busy", "echo")
 # The API lives under a path, as most do: the client must keep it when joining.
 BASE_PATH = "/v1"
 
@@ -89,6 +89,10 @@ class FakeProvider:
             return 401, {"error": {"code": "unauthorized", "message": "Unknown API token"}}
         if mode == "refuse":
             return 422, {"error": {"code": "brand_unknown", "message": "Brand is not in stock"}}
+        if mode == "echo":
+            # A careless provider quotes the request it refuses, credentials and all.
+            quoted = f"authorization={headers.get('authorization')} body={json.dumps(body)}"
+            return 422, {"error": {"code": "rejected", "message": f"Rejected: {quoted}"}}
         answer = self._route(method, path, headers, body)
         if mode == "timeout":
             # The work is done but the answer comes too late: the client sees a timeout.

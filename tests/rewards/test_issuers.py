@@ -1,6 +1,7 @@
 """External issuers against a real HTTP server (tests/rewards/provider.py): the contract,
 idempotent issue, which answers are retryable, the circuit, settings and the API."""
 
+import logging
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
@@ -151,6 +152,19 @@ def test_wrong_token_is_refused_with_its_status_only(issuer, provider):
     assert refused.value.status_code == 401
     # Whoever sets the URL must not read what the server answers: status only.
     assert str(refused.value) == "The provider refused (HTTP 401)."
+
+
+def test_a_refusal_quoting_the_token_logs_and_records_it_masked(issuer, provider, caplog):
+    provider.mode = "echo"
+    with (
+        caplog.at_level(logging.WARNING, logger="sarafan.rewards.issuers"),
+        pytest.raises(IssuerRefused) as refused,
+    ):
+        _issue(issuer)
+    assert f"Bearer {provider.token[:4]}…" in caplog.text
+    for text in (caplog.text, str(refused.value), _fresh(issuer).last_error):
+        assert "Rejected: authorization=Bearer" in text
+        assert provider.token not in text
 
 
 # -- failures ------------------------------------------------------------------------------

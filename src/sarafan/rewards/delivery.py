@@ -21,6 +21,8 @@ from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 
 from sarafan.core.errors import Conflict
+from sarafan.core.logging import mask_secrets
+from sarafan.core.mail import mark_secrets
 from sarafan.links.qr import qr_png
 from sarafan.participants.models import Participant
 from sarafan.participants.schemas import portal_url
@@ -256,16 +258,20 @@ def _render(parcel: Parcel, kind: str, language: str) -> CertificateEmail:
         headers={"Auto-Submitted": "auto-generated", "Content-Language": language},
     )
     message.attach_alternative(html, "text/html")
+    # What spends the certificate or opens the holder's portal: never in a development log.
+    mark_secrets(message, context["code"], context["pin"], recipient.portal_token)
     return message
 
 
 def _error_text(exc: Exception, parcel: Parcel) -> str:
     """The failure as recorded and logged: no code, no PIN, the address masked."""
     assert parcel.certificate is not None
-    text = f"{type(exc).__name__}: {exc}"
-    for secret in (parcel.certificate.code_value(), parcel.certificate.pin_value()):
-        if secret:
-            text = text.replace(secret, "***")
+    secrets = (
+        parcel.certificate.code_value(),
+        parcel.certificate.pin_value(),
+        parcel.recipient.portal_token,
+    )
+    text = mask_secrets(f"{type(exc).__name__}: {exc}", secrets)
     address = parcel.recipient.email
     return text.replace(address, mask_email(address))[:MAX_ERROR]
 

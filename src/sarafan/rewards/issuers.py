@@ -36,6 +36,7 @@ from sarafan.core.circuit import (
 )
 from sarafan.core.crypto import DecryptionFailed, encrypt
 from sarafan.core.errors import InvalidRequest
+from sarafan.core.logging import mask_secrets
 from sarafan.core.money import is_plain_decimal, money_str, quantize
 from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
@@ -267,17 +268,27 @@ def update_issuer(issuer: Issuer, **changes: Any) -> Issuer:
 # -- circuit -------------------------------------------------------------------------------
 
 
+def _scrub(issuer: Issuer, exc: IssuerUnavailable | IssuerRefused) -> str:
+    """The failure without the issuer's token or a certificate code, should the provider's
+    answer echo one; the exception carries the scrubbed text on to every later record."""
+    error = mask_secrets(str(exc), (_current_token(issuer) or "",))
+    exc.args = (error,)
+    return error
+
+
 def _guarded[T](issuer: Issuer, what: str, call: Callable[[], T]) -> T:
     circuit.enter(issuer, call_timeout=timedelta(seconds=call_timeout(issuer)))
     try:
         result = call()
     except IssuerUnavailable as exc:
-        logger.warning("issuer %s: %s unavailable: %s", issuer.public_id, what, exc)
-        circuit.record_failure(issuer, str(exc))
+        error = _scrub(issuer, exc)
+        logger.warning("issuer %s: %s unavailable: %s", issuer.public_id, what, error)
+        circuit.record_failure(issuer, error)
         raise
     except IssuerRefused as exc:
-        logger.warning("issuer %s: %s refused: %s", issuer.public_id, what, exc)
-        circuit.record_refusal(issuer, str(exc))
+        error = _scrub(issuer, exc)
+        logger.warning("issuer %s: %s refused: %s", issuer.public_id, what, error)
+        circuit.record_refusal(issuer, error)
         raise
     circuit.record_success(issuer)
     return result
