@@ -377,7 +377,8 @@ def _failure(issuer: Issuer, status_code: int, answer: bytes) -> IssuerUnavailab
     """The error for an answer other than expected: its status and a fixed reason. The
     provider's own message is for the installation's log only, since whoever set the URL
     could otherwise read what any server answers."""
-    message = _provider_message(answer)
+    # Masked here too: a provider may quote the issuer's token back.
+    message = mask_secrets(_provider_message(answer), (_current_token(issuer) or "",))
     if message:
         logger.warning("issuer %s answered HTTP %d: %s", issuer.public_id, status_code, message)
     if status_code >= 500 or status_code in RETRYABLE_STATUSES:
