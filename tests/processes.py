@@ -7,7 +7,9 @@ message, never a sleep that is hoped to be long enough.
 """
 
 import contextlib
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,9 +18,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+import psycopg
 
 SARAFAN = str(Path(sys.executable).parent / "sarafan")
 START_SECONDS = 120.0
@@ -183,3 +187,38 @@ class Server:
         kill_session(self.proc.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=STOP_SECONDS)
+
+
+@contextlib.contextmanager
+def installation(env: dict[str, str], data_dir: Path) -> Iterator[dict[str, str]]:
+    """`env` for a migrated installation of its own in `data_dir`: its SQLite file, or on
+    the PostgreSQL pass (DATABASE_URL set) a fresh PostgreSQL database, dropped afterwards."""
+    env = {**env, "SARAFAN_DATA_DIR": str(data_dir)}
+    url = os.environ.get("DATABASE_URL", "").replace("postgres://", "postgresql://", 1)
+    admin = url.rsplit("/", 1)[0] + "/postgres" if url else ""
+    database = f"sarafan_e2e_{secrets.token_hex(4)}"
+    if admin:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        env["DATABASE_URL"] = admin.rsplit("/", 1)[0] + f"/{database}"
+    else:
+        env.pop("DATABASE_URL", None)
+    try:
+        subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
+        yield env
+    finally:
+        if admin:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def create_project(env: dict[str, str], name: str = "Shop") -> dict[str, str]:
+    """`sarafan project create NAME --json`: the project's id and four keys."""
+    created = subprocess.run(
+        [SARAFAN, "project", "create", name, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(created.stdout))

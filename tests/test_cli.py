@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.processes import (
     SARAFAN,
     START_SECONDS,
     Server,
+    installation,
     kill_session,
     session_alive,
     wait_session_gone,
@@ -252,21 +252,8 @@ def test_serve_asked_to_stop_while_its_workers_load_stops_at_once(tmp_path):
 @pytest.fixture
 def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A migrated database of its own: SQLite, or PostgreSQL on the PostgreSQL pass."""
-    env = _env(tmp_path)
-    url = os.environ.get("DATABASE_URL", "").replace("postgres://", "postgresql://", 1)
-    admin = url.rsplit("/", 1)[0] + "/postgres" if url else ""
-    database = f"sarafan_cli_{secrets.token_hex(4)}"
-    if admin:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env["DATABASE_URL"] = admin.rsplit("/", 1)[0] + f"/{database}"
-    try:
-        subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
+    with installation(dict(os.environ), tmp_path) as env:
         yield env
-    finally:
-        if admin:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _stop_while_polling(env: dict[str, str]) -> tuple[int, str]:

@@ -3,18 +3,15 @@
 import http.client
 import json
 import os
-import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import psycopg
 import pytest
 
 from tests.conftest import BROWSER_UA
-from tests.processes import SARAFAN, Server, wait_until
+from tests.processes import Server, create_project, installation, wait_until
 
 pytestmark = pytest.mark.e2e
 # How long a spooled click may take to reach links_click on a loaded machine.
@@ -43,43 +40,14 @@ class Http:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    env = {**os.environ, "SARAFAN_DATA_DIR": str(tmp_path)}
-    url = os.environ.get("DATABASE_URL")
-    admin_url = (
-        url.replace("postgres://", "postgresql://", 1).rsplit("/", 1)[0] + "/postgres"
-        if url
-        else None
-    )
-    database = None
-    if admin_url:
-        database = f"sarafan_e2e_{secrets.token_hex(4)}"
-        with psycopg.connect(
-            admin_url.replace("postgres://", "postgresql://", 1), autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + f"/{database}"
-    try:
-        subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
-        created = subprocess.run(
-            [SARAFAN, "project", "create", "Shop", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        keys = json.loads(created.stdout)
+    with installation(dict(os.environ), tmp_path) as env:
+        keys = create_project(env)
         # On a port of its own (SARAFAN_BASE_URL to match), answering /healthz.
         server = Server(env)
         try:
             yield server.port, keys
         finally:
             server.stop()  # the server and its worker processes, all gone
-    finally:
-        if database and admin_url:
-            with psycopg.connect(
-                admin_url.replace("postgres://", "postgresql://", 1), autocommit=True
-            ) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def test_referral_loop_over_http(server):

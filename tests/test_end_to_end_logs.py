@@ -14,13 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from sarafan.core.logging import mask_text
 from tests.conftest import BROWSER_UA
 from tests.factories import create_campaign, create_referrer, order
-from tests.processes import SARAFAN, Server, kill_session, wait_session_gone, wait_until
+from tests.processes import (
+    SARAFAN,
+    Server,
+    create_project,
+    installation,
+    kill_session,
+    wait_session_gone,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 # How long the worker may take, on a loaded machine, to start and e-mail the certificate.
@@ -81,39 +88,15 @@ class Http:
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A migrated installation of its own (a fresh PostgreSQL database when DATABASE_URL is
     set), with the development mailer (no SMTP host) and tasks in the database."""
-    env = {**os.environ, "SARAFAN_DATA_DIR": str(tmp_path)}
+    env = dict(os.environ)
     for name in ("SARAFAN_EMAIL_HOST", "SARAFAN_TASK_BACKEND", "SARAFAN_LOG_LEVEL"):
         env.pop(name, None)
-    url = os.environ.get("DATABASE_URL")
-    admin_url = (
-        url.replace("postgres://", "postgresql://", 1).rsplit("/", 1)[0] + "/postgres"
-        if url
-        else None
-    )
-    database = None
-    if admin_url:
-        database = f"sarafan_e2e_{secrets.token_hex(4)}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + f"/{database}"
-    try:
-        subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
-        yield env
-    finally:
-        if database and admin_url:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with installation(env, tmp_path) as installed:
+        yield installed
 
 
 def test_server_and_worker_output_holds_no_code_pin_key_or_token(env, tmp_path):
-    created = subprocess.run(
-        [SARAFAN, "project", "create", "Shop", "--json"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    keys = json.loads(created.stdout)
+    keys = create_project(env)
     server_out = (tmp_path / "server.out").open("w+")
     worker_log = (tmp_path / "worker.log").open("w+")
     # granian's access log too: it writes every request's path.

@@ -4,10 +4,8 @@ server is killed with SIGKILL, none is inserted twice, and a normal stop flushes
 import http.client
 import json
 import os
-import secrets
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +17,7 @@ import psycopg
 import pytest
 
 from tests import processes
-from tests.processes import SARAFAN, wait_until
+from tests.processes import create_project, installation, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -45,45 +43,27 @@ class Server(processes.Server):
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[dict[str, str], Callable[[], int]]]:
     """A migrated database of its own and a data directory; and how to count its clicks."""
-    env = {**os.environ, "SARAFAN_DATA_DIR": str(tmp_path)}
+    env = dict(os.environ)
     for name in ("SARAFAN_CLICK_WRITES", "SARAFAN_CLICK_FLUSH_SECONDS", "SARAFAN_WORKERS"):
         env.pop(name, None)
-    url = os.environ.get("DATABASE_URL", "").replace("postgres://", "postgresql://", 1)
-    admin = url.rsplit("/", 1)[0] + "/postgres" if url else ""
-    database = f"sarafan_h1_spool_{secrets.token_hex(4)}"
-    if admin:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env["DATABASE_URL"] = admin.rsplit("/", 1)[0] + f"/{database}"
+    with installation(env, tmp_path) as installed:
 
-    def count() -> int:
-        if admin:
-            with psycopg.connect(env["DATABASE_URL"]) as conn:
-                row = conn.execute("SELECT count(*) FROM links_click").fetchone()
-        else:
-            with closing(sqlite3.connect(tmp_path / "sarafan.sqlite3", timeout=20)) as conn:
-                row = conn.execute("SELECT count(*) FROM links_click").fetchone()
-        assert row is not None
-        return int(row[0])
+        def count() -> int:
+            if "DATABASE_URL" in installed:
+                url = installed["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+                with psycopg.connect(url) as conn:
+                    row = conn.execute("SELECT count(*) FROM links_click").fetchone()
+            else:
+                with closing(sqlite3.connect(tmp_path / "sarafan.sqlite3", timeout=20)) as conn:
+                    row = conn.execute("SELECT count(*) FROM links_click").fetchone()
+            assert row is not None
+            return int(row[0])
 
-    try:
-        subprocess.run([SARAFAN, "migrate"], env=env, check=True, capture_output=True)
-        yield env, count
-    finally:
-        if admin:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        yield installed, count
 
 
 def _seed(env: dict[str, str], server: Server) -> str:
-    created = subprocess.run(
-        [SARAFAN, "project", "create", "Shop", "--json"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    key = json.loads(created.stdout)["secret_key_test"]
+    key = create_project(env)["secret_key_test"]
     campaign = {"name": "C", "landing_url": "https://shop.example/welcome", "rules": []}
     status, raw = server.call("POST", "/api/v1/campaigns", campaign, key)
     assert status == 201, raw
