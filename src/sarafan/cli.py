@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from sarafan.processes import SERVER_STOP_SECONDS, listen_for_stop, supervise
+from sarafan.processes import SERVER_STOP_SECONDS, note_stops_while_workers_load, supervise
 
 
 def _setup_django() -> None:
@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian.cli import entrypoint
 
     # From the moment each worker process is forked, a stop is noted, not lost.
-    os.register_at_fork(after_in_child=listen_for_stop)
+    note_stops_while_workers_load()
     sys.argv = ["granian", *_granian_args(args.host, args.port, args.workers, args.threads)]
     entrypoint()  # click's main: exits the process with the server's exit code
     return 0  # pragma: no cover

@@ -19,9 +19,10 @@ the port and workers holding tasks. So a supervisor here:
 A granian worker process is forked with its parent's signal handlers and puts its own in
 place only once it has loaded the application. A SIGTERM that arrived while Django loaded
 (seconds on a busy machine) went to the parent's handler, which does nothing in a worker,
-and the worker then served on until killed. So `sarafan serve` has every worker note a stop
-from the moment it is forked (`listen_for_stop`), and a worker asked to stop while loading
-ends, once loaded, as SIGTERM would have ended it (`stop_if_asked`, sarafan/serving.py).
+and the worker then served on until killed. So `sarafan serve` holds the stop signals back
+across each fork, has the new worker note a stop from its first step on
+(`note_stops_while_workers_load`), and a worker asked to stop while loading ends, once
+loaded, as SIGTERM would have ended it (`stop_if_asked`, sarafan/serving.py).
 """
 
 import contextlib
@@ -181,24 +182,48 @@ def supervise(children: Sequence[tuple[str, list[str]]], *, grace: float | None 
 
 _LOADING_STOPS = (signal.SIGTERM, signal.SIGINT)
 _stop_asked: list[int] = []
+_mask_before_fork: set[int | signal.Signals] = set()
 
 
 def _note_stop(signum: int, frame: object) -> None:
     _stop_asked.append(signum)
 
 
-def listen_for_stop() -> None:
+def _block_stops() -> None:
+    # Held back across the fork: a stop sent to a worker before its handler is in place
+    # waits, and is delivered to that handler, not to the parent's it was forked with.
+    _mask_before_fork.clear()
+    _mask_before_fork.update(signal.pthread_sigmask(signal.SIG_BLOCK, _LOADING_STOPS))
+
+
+def _restore_mask() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, _mask_before_fork)
+
+
+def _listen_for_stop() -> None:
     """In a server worker just forked: note SIGTERM and SIGINT until the app is loaded."""
     _stop_asked.clear()
     for sig in _LOADING_STOPS:
         signal.signal(sig, _note_stop)
+    _restore_mask()
+
+
+def note_stops_while_workers_load() -> None:
+    """In the server's main process, before it forks its workers."""
+    os.register_at_fork(
+        before=_block_stops, after_in_parent=_restore_mask, after_in_child=_listen_for_stop
+    )
 
 
 def stop_if_asked() -> None:
-    """Once the app is loaded: end now if a stop came meanwhile; else hand the signals back."""
+    """Once the app is loaded: end now if a stop came meanwhile; else hand the signals back.
+
+    The handlers go first: a stop that comes after this is SIGTERM's default (the worker
+    ends, having served nothing) until the server puts its own handler in place.
+    """
+    for sig in _LOADING_STOPS:
+        if signal.getsignal(sig) is _note_stop:
+            signal.signal(sig, signal.SIG_DFL)
     if _stop_asked:
         signal.signal(_stop_asked[0], signal.SIG_DFL)
         signal.raise_signal(_stop_asked[0])
-    for sig in _LOADING_STOPS:
-        if signal.getsignal(sig) is _note_stop:  # the server's own handler comes right after
-            signal.signal(sig, signal.SIG_DFL)
