@@ -1,6 +1,6 @@
 """Pydantic/Ninja validation errors in API.md's error shape, named by the offending field."""
 
-import unicodedata
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,9 +40,14 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, dict[str, A
     return 422, error_body("invalid_request", code, message, param)
 
 
+# Unicode category Cc is exactly C0 controls, DEL and C1 controls; one regex search is
+# cheaper than a category lookup per character on the redirect.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control_character(text: str) -> bool:
     """C0 controls, DEL and C1 controls (Unicode category Cc)."""
-    return any(unicodedata.category(char) == "Cc" for char in text)
+    return _CONTROL.search(text) is not None
 
 
 def refuse_control_characters(text: str, *, param: str) -> None:
