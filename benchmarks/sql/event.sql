@@ -31,11 +31,11 @@ BEGIN;
 INSERT INTO participants_participant
     (project_id, livemode, public_id, external_id, email, phone, name, attributes, tags,
      consent, referral_code, portal_token, paid_orders, first_order_at, erased_at, created_at,
-     updated_at)
+     updated_at, risk_flags, language, tax_details_encrypted)
 VALUES
     (:project, false, 'prt_q' || :key, 'pgb-' || :key, 'pgb-' || :key || '@example.com', '', '',
      '{}', '[]', '{}', 'Q' || :key, 'portal-q' || :key || '-Hk2x9LmQ0rT7vW4yZ1aB3cD5eF6gH8iJ', 0,
-     NULL, NULL, now(), now())
+     NULL, NULL, now(), now(), '[]', '', '')
 RETURNING id AS cust \gset
 INSERT INTO links_link
     (project_id, livemode, public_id, participant_id, campaign_id, code, channel, utm,
