@@ -271,6 +271,8 @@ def test_a_brand_is_made_by_create_brand_in_the_current_project_and_mode(
 
     bad = client.post(add, {"name": "Перекрёсток", "logo_url": "ftp://x.example/l.png"})
     assert "Enter an http:// or https:// address of the logo." in _html(bad)
+    bad = client.post(add, {"name": "Перекрёсток", "currency": "äöü", "terms": "Везде"})
+    assert "Enter a three-letter currency code such as RUB." in _html(bad)
     response = client.post(add, {"name": "Перекрёсток", "currency": "rub", "terms": "Везде"})
     assert response.status_code == 302, response.content.decode()
     brand = Brand.objects.get(name="Перекрёсток")
@@ -651,8 +653,9 @@ def test_manual_reward_form_says_what_is_wrong(admin_client: Client, chain: Chai
     for lookalike in ("２５０", "١٠٠", "2_50"):
         html = _html(client.post(here, _manual_form(amount=lookalike)))
         assert "Enter a number." in html
-    html = _html(client.post(here, _manual_form(currency="RU1")))
-    assert "Enter a three-letter currency code such as RUB." in html
+    for currency in ("RU1", "ÄÖÜ", "ΡΥΒ"):
+        html = _html(client.post(here, _manual_form(currency=currency)))
+        assert "Enter a three-letter currency code such as RUB." in html
     html = _html(client.post(here, _manual_form(campaign=live.campaign.pk)))
     assert "Select a valid choice." in html
     html = _html(client.post(here, _manual_form(note="")))

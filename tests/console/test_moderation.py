@@ -106,6 +106,16 @@ def _rewards(referral: Referral) -> list[str]:
 # --- the queue -------------------------------------------------------------------------------
 
 
+def test_odd_ids_in_the_query_string_are_ignored_not_an_error(
+    admin_client: Client, program: Program
+) -> None:
+    risky = program.held("u-42")
+    # "²" is a digit to str.isdigit() and not to int(); 30 nines do not fit in a bigint.
+    for odd in ("²", "٣", "9" * 30, "-1", "1 "):
+        html = _queue(admin_client, mode="test", project=odd, campaign=odd)
+        assert risky.public_id in html, odd
+
+
 def test_queue_lists_only_the_review_cases_of_the_current_mode(
     admin_client: Client, program: Program, live_api: ApiClient
 ) -> None:

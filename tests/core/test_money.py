@@ -1,7 +1,8 @@
-"""Amounts are ASCII decimals only: look-alike digits and underscores are refused, named."""
+"""Amounts are ASCII decimals only and currencies three ASCII capitals: look-alikes are refused."""
 
 import pytest
 
+from sarafan.core.money import is_currency_code
 from sarafan.rewards.models import Reward
 from sarafan.tracking.models import Event
 from tests.factories import campaign_body, create_campaign, create_referrer
@@ -128,3 +129,13 @@ def test_plain_decimals_and_json_numbers_are_still_accepted(api):
             "order": {"id": order_id, "amount": amount},
         }
         assert api.post("events", body).status_code == 201, (amount, order_id)
+
+
+@pytest.mark.parametrize("code", ["RUB", "EUR", "KZT"])
+def test_a_currency_code_is_three_ascii_capitals(code):
+    assert is_currency_code(code)
+
+
+@pytest.mark.parametrize("code", ["rub", "RU", "RUBL", "ÄÖÜ", "ΡΥΒ", "ＲＵＢ", "RU1", " RUB", ""])
+def test_lookalike_currency_codes_are_not_codes(code):
+    assert not is_currency_code(code)

@@ -314,6 +314,8 @@ def test_bad_brand_input_is_422_in_the_error_shape(api):
     for body in (
         {"name": ""},
         {"name": "X", "currency": "rub"},
+        {"name": "X", "currency": "ÄÖÜ"},
+        {"name": "X", "currency": "ＲＵＢ"},
         {"name": "X", "logo_url": "javascript:alert(1)"},
         {"name": "X", "colour": "red"},
     ):

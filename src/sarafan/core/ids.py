@@ -1,11 +1,22 @@
 """Public ids: a type prefix and a random, URL-safe body (`rwd_4fX…`)."""
 
+import re
 import secrets
 import string
 from collections.abc import Callable
 
 _ALPHABET = string.ascii_letters + string.digits
 BODY_LENGTH = 20
+
+
+# A database row id as a console form or query string gives it: ASCII digits that fit in a
+# bigint (str.isdigit() also takes "²", which int() refuses, and any length).
+_ROW_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
+
+
+def row_id(text: str) -> int | None:
+    """The row id written in `text`, or None when it is not one."""
+    return int(text) if _ROW_ID.fullmatch(text) else None
 
 
 def new_public_id(prefix: str) -> str:

@@ -23,6 +23,14 @@ def is_plain_decimal(text: str) -> bool:
     return PLAIN_DECIMAL.fullmatch(text) is not None
 
 
+# str.isalpha() and isupper() also take "ÄÖÜ" or "ΑΒΓ": a currency is three ASCII capitals.
+CURRENCY_CODE = re.compile(r"[A-Z]{3}", re.ASCII)
+
+
+def is_currency_code(text: str) -> bool:
+    return CURRENCY_CODE.fullmatch(text) is not None
+
+
 def _ascii_decimal(value: object) -> object:
     if isinstance(value, str) and not is_plain_decimal(value):
         raise ValueError("an amount is written in ASCII digits with an optional '.', e.g. 4990.00")

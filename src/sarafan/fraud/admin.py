@@ -35,6 +35,7 @@ from unfold.widgets import (
 
 from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown, shown_choice
 from sarafan.core.errors import InvalidRequest, SarafanError
+from sarafan.core.ids import row_id
 from sarafan.core.money import AmountFormField
 from sarafan.projects.models import Project
 
@@ -95,8 +96,8 @@ def _scope(request: HttpRequest, params: Any) -> Scope:
         session[_SESSION_MODE] = mode
     else:
         mode = session.get(_SESSION_MODE, LIVE)
-    asked = str(params.get(PROJECT_PARAM, ""))
-    project = Project.objects.filter(pk=int(asked)).first() if asked.isdigit() else None
+    asked = row_id(str(params.get(PROJECT_PARAM, "")))
+    project = Project.objects.filter(pk=asked).first() if asked is not None else None
     if project is not None:
         session[_SESSION_PROJECT] = project.pk
     else:

@@ -34,6 +34,7 @@ from sarafan.console.options import (
     shown_choice,
 )
 from sarafan.core.errors import SarafanError
+from sarafan.core.ids import row_id
 from sarafan.fraud import moderation, risk
 from sarafan.fraud import selectors as evidence
 from sarafan.fraud.admin import (
@@ -102,11 +103,11 @@ class QueueFilter:
     @classmethod
     def of(cls, request: HttpRequest, params: Any) -> "QueueFilter":
         scope = current_scope(request, params)
-        campaign_id = str(params.get("campaign", ""))
+        campaign_id = row_id(str(params.get("campaign", "")))
         campaign = None
-        if campaign_id.isdigit() and scope.project is not None:
+        if campaign_id is not None and scope.project is not None:
             campaign = Campaign.objects.filter(
-                pk=int(campaign_id), project=scope.project, livemode=scope.livemode
+                pk=campaign_id, project=scope.project, livemode=scope.livemode
             ).first()
         reason = params.get("reason") or None
         return cls(

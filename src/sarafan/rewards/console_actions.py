@@ -26,7 +26,8 @@ from unfold.widgets import (
 
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import SarafanError
-from sarafan.core.money import DEFAULT_CURRENCY, AmountFormField
+from sarafan.core.ids import row_id
+from sarafan.core.money import DEFAULT_CURRENCY, AmountFormField, is_currency_code
 from sarafan.fraud.admin import (
     ObjectAction,
     ReasonForm,
@@ -261,7 +262,7 @@ class RewardActions:
             return reward
         chosen = request.POST.get("decision", "")
         brand = Brand.objects.filter(
-            pk=int(chosen) if chosen.isdigit() else 0,
+            pk=row_id(chosen) or 0,
             project_id=reward.project_id,
             livemode=reward.livemode,
         ).first()
@@ -428,7 +429,7 @@ class ManualRewardForm(forms.Form):
 
     def clean_currency(self) -> str:
         currency = str(self.cleaned_data["currency"]).strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
+        if not is_currency_code(currency):
             raise forms.ValidationError(_("Enter a three-letter currency code such as RUB."))
         return currency
 

@@ -19,6 +19,8 @@ from unfold.admin import ModelAdmin
 
 from sarafan.console.forms import check_with_service
 from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown
+from sarafan.core.ids import row_id
+from sarafan.core.money import is_currency_code
 from sarafan.fraud.admin import Scope, current_scope, label, local_time
 
 from . import pools
@@ -82,7 +84,7 @@ class BrandForm(ScopedForm):
 
     def clean_currency(self) -> str:
         currency = str(self.cleaned_data.get("currency") or "").strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
+        if not is_currency_code(currency):
             raise forms.ValidationError(_("Enter a three-letter currency code such as RUB."))
         return currency
 
@@ -348,7 +350,8 @@ class PoolFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[PoolCode]) -> QuerySet[PoolCode]:
         value = self.value()
-        return queryset.filter(pool_id=int(value)) if value and value.isdigit() else queryset
+        pool_id = row_id(value or "")
+        return queryset.filter(pool_id=pool_id) if pool_id is not None else queryset
 
 
 @admin.register(PoolCode)

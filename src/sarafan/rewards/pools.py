@@ -22,7 +22,7 @@ from sarafan.core.crypto import encrypt
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import new_public_id
-from sarafan.core.money import DEFAULT_CURRENCY, is_plain_decimal, quantize
+from sarafan.core.money import DEFAULT_CURRENCY, is_currency_code, is_plain_decimal, quantize
 from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
@@ -65,7 +65,7 @@ def create_brand(
     refuse_control_characters(logo_url, param="logo_url")
     if logo_url and not logo_url.lower().startswith(("http://", "https://")):
         raise InvalidRequest("logo_url must be an http(s) URL.", param="logo_url")
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+    if not is_currency_code(currency):
         raise InvalidRequest("currency must be an ISO 4217 code such as RUB.", param="currency")
     return Brand.objects.create(
         project=project,
