@@ -1,4 +1,5 @@
-"""URLs with control characters are refused wherever Sarafan takes one, naming the field."""
+"""URLs with control or invisible characters are refused wherever Sarafan takes one, naming
+the field."""
 
 import pytest
 
@@ -13,6 +14,13 @@ CONTROLLED = [
     "https://shop.example/\x00welcome",
     "https://shop.example/welcome\x7f",
     "https://shop.example/\x85welcome",  # C1 "next line"
+    # A browser drops a soft hyphen or a zero-width space from a host name: evil.example.
+    "https://shop.example\u00ad.evil.example/",
+    "https://shop.example\u200b.evil.example/",
+    "https://shop.example\u200d.evil.example/",  # zero-width joiner
+    "https://shop.example/\u202ewelcome",  # right-to-left override
+    "https://shop.example/\u2066welcome",  # left-to-right isolate
+    "https://\ufeffshop.example/",  # byte order mark
 ]
 
 
@@ -20,7 +28,7 @@ def _refused(response, param):
     assert response.status_code == 422, response.content
     error = response.json()["error"]
     assert (error["type"], error["param"]) == ("invalid_request", param)
-    assert "control character" in error["message"]
+    assert "control or invisible characters" in error["message"]
 
 
 @pytest.mark.parametrize("url", CONTROLLED)
@@ -37,11 +45,12 @@ def test_allowed_redirect_host_with_a_control_character_is_refused(api):
     _refused(api.post("campaigns", body), "allowed_redirect_hosts.1")
 
 
-def test_stored_landing_url_with_a_control_character_never_redirects(api, client):
+@pytest.mark.parametrize("stored", [CONTROLLED[0], CONTROLLED[6]])
+def test_stored_landing_url_with_a_control_character_never_redirects(api, client, stored):
     """An install that stored such a URL before it was refused does not send visitors on."""
     campaign = create_campaign(api)
     code = api.put("participants/u-7", {"email": "anna@example.ru"}).json()["referral_code"]
-    Campaign.objects.filter(public_id=campaign["id"]).update(landing_url=CONTROLLED[0])
+    Campaign.objects.filter(public_id=campaign["id"]).update(landing_url=stored)
     response = client.get(f"/r/{code}")
     assert response.status_code != 302
     assert "evil.example" not in response.get("Location", "")

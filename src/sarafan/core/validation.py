@@ -40,31 +40,41 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, dict[str, A
     return 422, error_body("invalid_request", code, message, param)
 
 
-# Unicode category Cc is exactly C0 controls, DEL and C1 controls; one regex search is
-# cheaper than a category lookup per character on the redirect.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Unicode category Cc (C0 controls, DEL, C1 controls), and the invisible format characters
+# a URL must not hide either: soft hyphen, zero-width spaces and joiners, bidirectional marks
+# and overrides, word joiners, BOM. Browsers drop some of them from a host name ("shop.example\u00ad.evil.example" is
+# shop.example.evil.example), and the others make a URL read otherwise than it leads. One
+# regex search is cheaper than a category lookup per character on the redirect.
+_HIDDEN_IN_URL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff]"
+)
 
 
-def has_control_character(text: str) -> bool:
-    """C0 controls, DEL and C1 controls (Unicode category Cc)."""
-    return _CONTROL.search(text) is not None
+def has_hidden_character(url: str) -> bool:
+    """A control or invisible format character, which no URL Sarafan stores may hold."""
+    return _HIDDEN_IN_URL.search(url) is not None
 
 
 def refuse_control_characters(text: str, *, param: str) -> None:
-    """A URL (or host) with a control character is refused: urlsplit silently drops TAB, CR
-    and LF, so "https://shop.example\\t.evil.example/" would lead to shop.example.evil.example.
-    """
-    if has_control_character(text):
+    """A URL (or host) with a control or invisible character is refused: urlsplit silently
+    drops TAB, CR and LF, so "https://shop.example\\t.evil.example/" would lead to
+    shop.example.evil.example."""
+    if has_hidden_character(text):
         raise InvalidRequest(
-            f"{param} must not contain control characters (tabs, line breaks and the like).",
+            f"{param} must not contain control or invisible characters (tabs, line breaks, "
+            "zero-width or direction marks and the like).",
             code="invalid_value",
             param=param,
         )
 
 
 def _no_control_characters(value: object) -> object:
-    if isinstance(value, str) and has_control_character(value):
-        raise ValueError("must not contain control characters (tabs, line breaks and the like)")
+    if isinstance(value, str) and has_hidden_character(value):
+        raise ValueError(
+            "must not contain control or invisible characters (tabs, line breaks, zero-width or "
+            "direction marks and the like)"
+        )
     return value
 
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from sarafan.core.hashing import keyed_hash
-from sarafan.core.validation import has_control_character
+from sarafan.core.validation import has_hidden_character
 
 from .selectors import LinkTarget, NewClick, insert_click
 from .spool import spool_click
@@ -126,7 +126,7 @@ def landing_url_for(*, landing_url: str, code: str, utm: Mapping[str, str]) -> s
     ones. None when the stored URL is not an absolute http(s) URL, so nothing else is ever
     a redirect target.
     """
-    if has_control_character(landing_url):
+    if has_hidden_character(landing_url):
         # Stored before such URLs were refused: urlsplit would drop a TAB inside the host.
         return None
     parts = urlsplit(landing_url)
