@@ -268,6 +268,10 @@ SARAFAN_MAX_BODY_BYTES = int(os.environ.get("SARAFAN_MAX_BODY_BYTES", str(2 * 10
 DATA_UPLOAD_MAX_MEMORY_SIZE = SARAFAN_MAX_BODY_BYTES
 SARAFAN_KEY_CACHE_SECONDS = float(os.environ.get("SARAFAN_KEY_CACHE_SECONDS", "5"))
 SARAFAN_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("SARAFAN_IDEMPOTENCY_TTL_HOURS", "48"))
+# A request holding an Idempotency-Key this long without answering is taken for dead (its
+# process was killed), and a retry with the same key and body runs again. Longer than any
+# request runs: outbound calls never run in a web request.
+SARAFAN_IDEMPOTENCY_LEASE_SECONDS = float(os.environ.get("SARAFAN_IDEMPOTENCY_LEASE_SECONDS", "60"))
 SARAFAN_CERTIFICATE_VALID_DAYS = int(os.environ.get("SARAFAN_CERTIFICATE_VALID_DAYS", "365"))
 SARAFAN_VISITOR_COOKIE_DAYS = int(os.environ.get("SARAFAN_VISITOR_COOKIE_DAYS", "365"))
 # Each analytics rollup run recomputes this many past days (late clicks and events).

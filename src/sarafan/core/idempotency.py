@@ -1,10 +1,15 @@
 """Idempotency-Key for every POST: the first response is stored and replayed for the same key.
 
 A placeholder row is inserted before the request runs, so a concurrent duplicate finds it
-(the unique constraint decides the race) and is told the first is still in progress.
+(the unique constraint decides the race) and is told the first is still in progress. The
+placeholder is a lease: a process killed while it held one (after its work committed, say)
+leaves a row that no answer will ever fill, so once SARAFAN_IDEMPOTENCY_LEASE_SECONDS have
+passed a retry with the same request takes the lease over and runs again. What the request
+does is safe to run twice on its own terms (an order id pays once).
 """
 
 import hashlib
+import math
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -57,27 +62,19 @@ def run_idempotent(
         first = IdempotencyRecord.objects.filter(**scope).first()
         if first is None:  # expired and purged between the two statements
             return get_response(request)
-        if first.status_code is None:
-            return _error(
-                Conflict(
-                    "A request with this Idempotency-Key is still being processed.",
-                    code="idempotency_in_progress",
+        if first.status_code is not None:
+            if first.request_hash != request_hash:
+                return _error(
+                    IdempotencyConflict(
+                        "This Idempotency-Key was already used with a different request.",
+                        param="Idempotency-Key",
+                    )
                 )
-            )
-        if first.request_hash != request_hash:
-            return _error(
-                IdempotencyConflict(
-                    "This Idempotency-Key was already used with a different request.",
-                    param="Idempotency-Key",
-                )
-            )
-        replay = HttpResponse(
-            bytes(first.response_body or b""),
-            status=first.status_code,
-            content_type="application/json",
-        )
-        replay["Idempotent-Replayed"] = "true"
-        return replay
+            return _replay(first)
+        taken = _take_over_lapsed(first) if first.request_hash == request_hash else None
+        if taken is None:
+            return _in_progress(first)
+        record = taken
 
     response = get_response(request)
     if response.status_code >= 500:
@@ -87,3 +84,44 @@ def run_idempotent(
             status_code=response.status_code, response_body=response.content
         )
     return response
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.SARAFAN_IDEMPOTENCY_LEASE_SECONDS)
+
+
+def _take_over_lapsed(first: IdempotencyRecord) -> IdempotencyRecord | None:
+    """The placeholder, now this request's, if its lease lapsed; None while it holds.
+
+    The conditional update decides between retries racing for the same lapsed lease.
+    """
+    now = timezone.now()
+    if first.created_at > now - _lease():
+        return None
+    taken = IdempotencyRecord.objects.filter(
+        pk=first.pk, status_code__isnull=True, created_at=first.created_at
+    ).update(created_at=now)
+    if not taken:
+        return None
+    first.created_at = now
+    return first
+
+
+def _in_progress(first: IdempotencyRecord) -> HttpResponse:
+    response = _error(
+        Conflict(
+            "A request with this Idempotency-Key is still being processed.",
+            code="idempotency_in_progress",
+        )
+    )
+    remaining = (first.created_at + _lease() - timezone.now()).total_seconds()
+    response["Retry-After"] = str(max(1, math.ceil(remaining)))
+    return response
+
+
+def _replay(first: IdempotencyRecord) -> HttpResponse:
+    replay = HttpResponse(
+        bytes(first.response_body or b""), status=first.status_code, content_type="application/json"
+    )
+    replay["Idempotent-Replayed"] = "true"
+    return replay

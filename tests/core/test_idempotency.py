@@ -1,0 +1,74 @@
+"""Idempotency-Key placeholders are leases: a request killed mid-way does not hold its key for days."""
+
+from datetime import timedelta
+
+from django.test import override_settings
+from django.utils import timezone
+
+from sarafan.core.models import IdempotencyRecord
+from sarafan.rewards.models import Reward
+from tests.factories import create_campaign, create_referrer
+
+KEY = {"Idempotency-Key": "order-o-1"}
+
+
+def _order_body(code: str) -> dict[str, object]:
+    return {
+        "type": "order",
+        "customer": {"external_id": "u-42", "email": "u-42@mail.example"},
+        "order": {"id": "o-1", "amount": "4990.00", "currency": "RUB", "status": "paid"},
+        "referral_code": code,
+    }
+
+
+def _killed_after_commit(age: timedelta) -> None:
+    """What a web process killed after its event committed leaves: a placeholder, unanswered."""
+    IdempotencyRecord.objects.filter(key=KEY["Idempotency-Key"]).update(
+        status_code=None, response_body=None, created_at=timezone.now() - age
+    )
+
+
+@override_settings(SARAFAN_IDEMPOTENCY_LEASE_SECONDS=60)
+def test_a_lapsed_placeholder_lets_the_retry_run_and_the_order_still_pays_once(api):
+    create_campaign(api)
+    body = _order_body(create_referrer(api, "u-7")["referral_code"])
+    assert api.post("events", body, headers=KEY).status_code == 201
+    _killed_after_commit(timedelta(seconds=61))
+
+    retry = api.post("events", body, headers=KEY)
+
+    assert retry.status_code == 200  # the order was already recorded: answered, not run twice
+    assert "Idempotent-Replayed" not in retry.headers
+    assert retry.json()["order"]["id"] == "o-1"
+    assert Reward.objects.filter(trigger="first_order").count() == 1
+    # The retry's answer is now the key's answer.
+    replay = api.post("events", body, headers=KEY)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == retry.json()
+
+
+@override_settings(SARAFAN_IDEMPOTENCY_LEASE_SECONDS=60)
+def test_a_placeholder_within_its_lease_is_still_in_progress(api):
+    create_campaign(api)
+    body = _order_body(create_referrer(api, "u-7")["referral_code"])
+    api.post("events", body, headers=KEY)
+    _killed_after_commit(timedelta(seconds=20))
+
+    response = api.post("events", body, headers=KEY)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_in_progress"
+    assert 1 <= int(response.headers["Retry-After"]) <= 40
+
+
+@override_settings(SARAFAN_IDEMPOTENCY_LEASE_SECONDS=60)
+def test_a_lapsed_placeholder_is_not_taken_over_by_a_different_request(api):
+    create_campaign(api)
+    body = _order_body(create_referrer(api, "u-7")["referral_code"])
+    api.post("events", body, headers=KEY)
+    _killed_after_commit(timedelta(seconds=61))
+
+    other = api.post("events", {**body, "order": {**body["order"], "id": "o-2"}}, headers=KEY)
+
+    assert other.status_code == 409
+    assert IdempotencyRecord.objects.get(key=KEY["Idempotency-Key"]).status_code is None
