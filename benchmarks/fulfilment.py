@@ -741,6 +741,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         SARAFAN_EMAIL_HOST=HOST,
         SARAFAN_EMAIL_PORT=str(smtp_port),
         SARAFAN_WORKER_INTERVAL=interval,
+        SARAFAN_RATE_LIMIT_KEY="1000000000/60",
+        SARAFAN_RATE_LIMIT_IP="1000000000/60",
     )
     database_url = None if args.sqlite else f"{SERVER}/{DATABASE}"
     if database_url:

@@ -116,6 +116,16 @@ def _fresh_fraud_lists() -> Iterator[None]:
     forget_all_lists()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """Every test starts with no requests counted and no client blocked in this process."""
+    from sarafan.core import ratelimit
+
+    ratelimit.reset()
+    yield
+    ratelimit.reset()
+
+
 @pytest.fixture
 def on_postgres() -> Iterator[None]:
     if connection.vendor != "postgresql":

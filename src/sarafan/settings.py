@@ -6,6 +6,7 @@ SARAFAN_BASE_URL (https), DATABASE_URL and usually REDIS_URL.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    # Locks out repeated console login failures.
+    "axes",
     # Serves the API docs page's scripts locally instead of from a CDN (isolated installs).
     "ninja",
     "sarafan.core",
@@ -84,6 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "sarafan.core.middleware.RateLimitMiddleware",
     "sarafan.core.middleware.ApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -92,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sarafan.urls"
@@ -310,6 +315,35 @@ if env_bool("SARAFAN_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 SARAFAN_TRUSTED_PROXY_HOPS = int(os.environ.get("SARAFAN_TRUSTED_PROXY_HOPS", "0"))
+
+# Rate limits, written N/S: N per S seconds (core/ratelimit.py). Requests per key and per
+# client address on /api/ (shared through Redis when REDIS_URL is set, else per process):
+SARAFAN_RATE_LIMIT_KEY = os.environ.get("SARAFAN_RATE_LIMIT_KEY", "6000/60")
+SARAFAN_RATE_LIMIT_IP = os.environ.get("SARAFAN_RATE_LIMIT_IP", "12000/60")
+SARAFAN_RATE_LIMIT_CERTIFICATES = os.environ.get("SARAFAN_RATE_LIMIT_CERTIFICATES", "600/60")
+# Failed guesses (shared through Redis, else the database); past one, the client is
+# refused until the window ends: failed API authentications per address, unknown
+# certificate codes per key and per address, unknown portal tokens per address.
+SARAFAN_RATE_LIMIT_AUTH_FAILURES = os.environ.get("SARAFAN_RATE_LIMIT_AUTH_FAILURES", "20/60")
+SARAFAN_RATE_LIMIT_CERTIFICATE_MISSES = os.environ.get(
+    "SARAFAN_RATE_LIMIT_CERTIFICATE_MISSES", "30/60"
+)
+SARAFAN_RATE_LIMIT_PORTAL_MISSES = os.environ.get("SARAFAN_RATE_LIMIT_PORTAL_MISSES", "20/60")
+
+# Console sign-in: AXES_FAILURE_LIMIT failures of one user from one address lock that pair
+# out for AXES_COOLOFF_TIME (django-axes); a successful sign-in clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("SARAFAN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("SARAFAN_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "sarafan.core.addresses.client_ip"
+AXES_LOCKOUT_CALLABLE = "sarafan.console.lockout.locked_out"
+# Lockouts are listed and lifted with `sarafan manage axes_list_attempts` / `axes_reset_username`.
+AXES_ENABLE_ADMIN = False
 
 # Every handler (so every sarafan.* record) and every logger that writes request paths
 # masks certificate codes, PINs, API keys and portal tokens (core/logging.py). Django's own

@@ -5,9 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
+from sarafan.core.addresses import client_ip
 from sarafan.core.hashing import keyed_hash
 from sarafan.links.models import Click
-from sarafan.links.services import client_ip, landing_url_for
+from sarafan.links.services import landing_url_for
 from tests.links.support import make_campaign
 
 IP = "203.0.113.7"

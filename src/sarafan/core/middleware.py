@@ -1,4 +1,5 @@
-"""API-wide concerns handled before any view: body size, idempotency, the error shape."""
+"""API-wide concerns handled before any view: rate limits, body size, idempotency, the error
+shape."""
 
 import json
 from collections.abc import Callable
@@ -6,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from . import ratelimit
+from .addresses import client_ip
 from .errors import error_body
 from .idempotency import run_idempotent
 
@@ -76,3 +79,80 @@ def _json_error(response: HttpResponse) -> HttpResponse:
     if allow := response.get("Allow"):
         shaped["Allow"] = allow
     return shaped
+
+
+CERTIFICATES_PREFIX = "/api/v1/certificates/"
+
+
+class RateLimitMiddleware:
+    """For /api/: request limits per key and per address, and guess limits (core/ratelimit.py).
+
+    Every answer carries RateLimit-Limit/-Remaining/-Reset of the tightest request limit;
+    over any limit the answer is 429 `rate_limited` with Retry-After. Failed authentications
+    are counted per address, unknown certificate codes per key and per address: past their
+    limit the client is refused until the window ends, even with the right key or code.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        address = client_ip(request) or "unknown"
+        secret = _presented_key(request)
+        key = ratelimit.ident_of(secret) if secret else ""
+        certificates = request.path.startswith(CERTIFICATES_PREFIX)
+        guessers = [(ratelimit.AUTH_FAILURES, address)]
+        if certificates:
+            guessers += [(ratelimit.CERTIFICATE_MISSES, f"ip:{address}")]
+            if key:
+                guessers += [(ratelimit.CERTIFICATE_MISSES, f"key:{key}")]
+        for limit, ident in guessers:
+            if blocked := limit.blocked(ident):
+                return rate_limited(blocked)
+
+        limits = [("ip", address, ratelimit.Rate.parse(settings.SARAFAN_RATE_LIMIT_IP))]
+        if key:
+            limits.append(("key", key, ratelimit.Rate.parse(settings.SARAFAN_RATE_LIMIT_KEY)))
+            if certificates:
+                rate = ratelimit.Rate.parse(settings.SARAFAN_RATE_LIMIT_CERTIFICATES)
+                limits.append(("certificates", key, rate))
+        verdicts = ratelimit.count(ratelimit.request_store(), limits)
+        tightest = min(verdicts, key=lambda v: (v.allowed, v.remaining))
+        if not tightest.allowed:
+            return rate_limited(tightest)
+
+        response = self.get_response(request)
+        failed = []
+        if response.status_code == 401:
+            failed = [ratelimit.AUTH_FAILURES.failed(address)]
+        elif response.status_code == 404 and certificates:
+            failed = [limit.failed(ident) for limit, ident in guessers[1:]]
+        refused = [verdict for verdict in failed if not verdict.allowed]
+        if refused:
+            return rate_limited(refused[0])
+        for name, value in tightest.headers().items():
+            response[name] = value
+        return response
+
+
+def _presented_key(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("X-Sarafan-Key", "") or request.GET.get("key", "")
+
+
+def rate_limited(verdict: ratelimit.Verdict) -> JsonResponse:
+    response = JsonResponse(
+        error_body(
+            "rate_limited",
+            "rate_limited",
+            f"Too many requests; try again in {verdict.reset_seconds} seconds.",
+        ),
+        status=429,
+    )
+    for name, value in verdict.headers().items():
+        response[name] = value
+    return response

@@ -1,5 +1,5 @@
-"""Rows shared by every app: the scoping and circuit mixins, stored idempotent responses and
-outbound call slots."""
+"""Rows shared by every app: the scoping and circuit mixins, stored idempotent responses,
+outbound call slots and rate-limit counters."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -68,3 +68,15 @@ class OutboundSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}#{self.number}"
+
+
+class RateCounter(models.Model):
+    """Failed guesses of one client in one window (core/ratelimit.py), when Redis is not used."""
+
+    bucket = models.CharField(max_length=200, unique=True)
+    # Unix seconds: the periodic sweep drops counters whose window has ended.
+    expires_at = models.BigIntegerField(db_index=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.bucket

@@ -13,7 +13,7 @@ DAY = 24 * 60 * 60.0
 
 def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
-    from sarafan.core.tasks import ensure_partitions
+    from sarafan.core.tasks import ensure_partitions, purge_rate_counters
     from sarafan.fraud.tasks import apply_review_deadlines, run_stop_rules
     from sarafan.rewards.tasks import (
         expire_certificates,
@@ -37,6 +37,7 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
         # How stale a rolled-up day can be after a late or changed row.
         (15 * 60.0, rollup_analytics.enqueue),
         (DAY, ensure_partitions.enqueue),
+        (60 * 60.0, purge_rate_counters.enqueue),
     ]
 
 

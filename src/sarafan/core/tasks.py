@@ -9,3 +9,11 @@ def ensure_partitions() -> list[str]:
     from .partitions import ensure_partitions as ensure
 
     return ensure()
+
+
+@task()
+def purge_rate_counters() -> int:
+    """Drop rate-limit counters whose window has ended (database store only)."""
+    from .ratelimit import purge_expired_counters
+
+    return purge_expired_counters()

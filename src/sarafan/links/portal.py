@@ -10,6 +10,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
 
+from sarafan.core import ratelimit
+from sarafan.core.addresses import client_ip
 from sarafan.core.errors import SarafanError
 from sarafan.core.money import money_str
 from sarafan.participants.models import Participant
@@ -121,6 +123,35 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _too_many(request: HttpRequest, verdict: ratelimit.Verdict) -> HttpResponse:
+    response = render(
+        request,
+        "links/not_found.html",
+        {"message": gettext("Too many attempts. Try again in a few minutes.")},
+        status=429,
+    )
+    for name, value in verdict.headers().items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _guarded_holder(request: HttpRequest, token: str) -> Participant | HttpResponse:
+    """The token's holder, or the page to answer: 404 for a wrong token, 429 for a guesser.
+
+    Wrong tokens are counted per address (SARAFAN_RATE_LIMIT_PORTAL_MISSES); past the limit
+    even a right one is refused until the window ends.
+    """
+    address = client_ip(request) or "unknown"
+    if blocked := ratelimit.PORTAL_MISSES.blocked(address):
+        return _too_many(request, blocked)
+    participant = _holder(token)
+    if participant is not None:
+        return participant
+    verdict = ratelimit.PORTAL_MISSES.failed(address)
+    return _not_found(request) if verdict.allowed else _too_many(request, verdict)
+
+
 def _holder(token: str) -> Participant | None:
     if not 1 <= len(token) <= MAX_TOKEN:
         return None
@@ -130,9 +161,9 @@ def _holder(token: str) -> Participant | None:
 @require_POST
 def choose_brand(request: HttpRequest, token: str, reward_id: str) -> HttpResponse:
     """The recipient picks the brand of a reward's certificate from those offered."""
-    participant = _holder(token)
-    if participant is None:
-        return _not_found(request)
+    participant = _guarded_holder(request, token)
+    if isinstance(participant, HttpResponse):
+        return participant
     reward = Reward.objects.filter(recipient=participant, public_id=reward_id).first()
     brand = Brand.objects.filter(
         project_id=participant.project_id,
@@ -151,9 +182,9 @@ def choose_brand(request: HttpRequest, token: str, reward_id: str) -> HttpRespon
 @require_safe
 def portal(request: HttpRequest, token: str) -> HttpResponse:
     """Only the holder of the secret token sees the page; erased participants have none."""
-    participant = _holder(token)
-    if participant is None:
-        return _not_found(request)
+    participant = _guarded_holder(request, token)
+    if isinstance(participant, HttpResponse):
+        return participant
     primary = (
         Link.objects.filter(participant=participant, is_primary=True)
         .select_related("campaign")

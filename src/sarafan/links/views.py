@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from sarafan.campaigns.selectors import default_campaign
+from sarafan.core.addresses import client_ip
 from sarafan.core.codes import normalize_code
 from sarafan.projects.models import Project
 
@@ -22,7 +23,7 @@ from .models import Link
 from .portal import choose_brand, portal
 from .schemas import referral_url
 from .selectors import LINK_CACHE_SIZE, LinkTarget, cached_link_target, link_target
-from .services import client_ip, landing_url_for, record_click
+from .services import landing_url_for, record_click
 
 __all__ = ["choose_brand", "portal", "qr_png", "qr_svg", "redirect"]
 
