@@ -1,7 +1,9 @@
 """Idempotency-Key placeholders are leases: a request killed mid-way does not hold its key for days."""
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from django.test import override_settings
 from django.utils import timezone
 
@@ -12,13 +14,22 @@ from tests.factories import create_campaign, create_referrer
 KEY = {"Idempotency-Key": "order-o-1"}
 
 
-def _order_body(code: str) -> dict[str, object]:
+def _order_body(code: str) -> dict[str, Any]:
     return {
         "type": "order",
         "customer": {"external_id": "u-42", "email": "u-42@mail.example"},
         "order": {"id": "o-1", "amount": "4990.00", "currency": "RUB", "status": "paid"},
         "referral_code": code,
     }
+
+
+@pytest.fixture
+def body(api: Any) -> dict[str, Any]:
+    """A referred customer's first paid order, recorded once under KEY."""
+    create_campaign(api)
+    order = _order_body(create_referrer(api, "u-7")["referral_code"])
+    assert api.post("events", order, headers=KEY).status_code == 201
+    return order
 
 
 def _killed_after_commit(age: timedelta) -> None:
@@ -29,10 +40,7 @@ def _killed_after_commit(age: timedelta) -> None:
 
 
 @override_settings(SARAFAN_IDEMPOTENCY_LEASE_SECONDS=60)
-def test_a_lapsed_placeholder_lets_the_retry_run_and_the_order_still_pays_once(api):
-    create_campaign(api)
-    body = _order_body(create_referrer(api, "u-7")["referral_code"])
-    assert api.post("events", body, headers=KEY).status_code == 201
+def test_a_lapsed_placeholder_lets_the_retry_run_and_the_order_still_pays_once(api, body):
     _killed_after_commit(timedelta(seconds=61))
 
     retry = api.post("events", body, headers=KEY)
@@ -48,10 +56,7 @@ def test_a_lapsed_placeholder_lets_the_retry_run_and_the_order_still_pays_once(a
 
 
 @override_settings(SARAFAN_IDEMPOTENCY_LEASE_SECONDS=60)
-def test_a_placeholder_within_its_lease_is_still_in_progress(api):
-    create_campaign(api)
-    body = _order_body(create_referrer(api, "u-7")["referral_code"])
-    api.post("events", body, headers=KEY)
+def test_a_placeholder_within_its_lease_is_still_in_progress(api, body):
     _killed_after_commit(timedelta(seconds=20))
 
     response = api.post("events", body, headers=KEY)
@@ -62,10 +67,7 @@ def test_a_placeholder_within_its_lease_is_still_in_progress(api):
 
 
 @override_settings(SARAFAN_IDEMPOTENCY_LEASE_SECONDS=60)
-def test_a_lapsed_placeholder_is_not_taken_over_by_a_different_request(api):
-    create_campaign(api)
-    body = _order_body(create_referrer(api, "u-7")["referral_code"])
-    api.post("events", body, headers=KEY)
+def test_a_lapsed_placeholder_is_not_taken_over_by_a_different_request(api, body):
     _killed_after_commit(timedelta(seconds=61))
 
     other = api.post("events", {**body, "order": {**body["order"], "id": "o-2"}}, headers=KEY)
