@@ -298,6 +298,12 @@ SARAFAN_FRAUD_RULES_CACHE_SECONDS = float(os.environ.get("SARAFAN_FRAUD_RULES_CA
 SARAFAN_ENCRYPTION_KEYS = tuple(
     key.strip() for key in os.environ.get("SARAFAN_ENCRYPTION_KEYS", "").split(",") if key.strip()
 )
+# Recovery after a crash (rewards/delivery.py, core/stalled.py): a certificate e-mail not
+# sent this long after its reward was issued (its task was lost), or claimed this long ago
+# and never finished (the worker died mid-send), is sent by the periodic sweep; keep it well
+# above SARAFAN_EMAIL_TIMEOUT. A task running this long is taken for one whose worker died.
+SARAFAN_DELIVERY_GRACE_SECONDS = float(os.environ.get("SARAFAN_DELIVERY_GRACE_SECONDS", "600"))
+SARAFAN_TASK_STALE_SECONDS = float(os.environ.get("SARAFAN_TASK_STALE_SECONDS", "3600"))
 
 # Security headers; the HTTPS-only ones follow the base URL's scheme.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -13,10 +13,11 @@ DAY = 24 * 60 * 60.0
 
 def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
-    from sarafan.core.tasks import ensure_partitions, purge_rate_counters
+    from sarafan.core.tasks import ensure_partitions, fail_stalled_tasks, purge_rate_counters
     from sarafan.fraud.tasks import apply_review_deadlines, run_stop_rules
     from sarafan.rewards.tasks import (
         expire_certificates,
+        recover_deliveries,
         release_due_rewards,
         resume_waiting_rewards,
         send_expiry_reminders,
@@ -27,6 +28,10 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
         (60.0, release_due_rewards.enqueue),
         # Issuer retries that are due, choices past their deadline, pools refilled.
         (30.0, resume_waiting_rewards.enqueue),
+        # Certificate e-mails a crash interrupted or lost, past SARAFAN_DELIVERY_GRACE_SECONDS.
+        (5 * 60.0, recover_deliveries.enqueue),
+        # Task rows a dead worker left running (their work is redone by the sweeps).
+        (5 * 60.0, fail_stalled_tasks.enqueue),
         (15 * 60.0, expire_certificates.enqueue),
         (60 * 60.0, send_expiry_reminders.enqueue),
         # Certificates redeemed, expired or cancelled at external issuers.

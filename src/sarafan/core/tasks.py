@@ -1,6 +1,6 @@
 """Core background tasks: thin wrappers that call services."""
 
-from django.tasks import task
+from django.tasks import TaskContext, task
 
 
 @task()
@@ -17,3 +17,11 @@ def purge_rate_counters() -> int:
     from .ratelimit import purge_expired_counters
 
     return purge_expired_counters()
+
+
+@task(takes_context=True)
+def fail_stalled_tasks(context: TaskContext) -> int:
+    """Mark failed the tasks a dead worker left running (database task backend only)."""
+    from .stalled import fail_stalled_tasks as fail
+
+    return fail(running=str(context.task_result.id))

@@ -3,6 +3,11 @@
 An e-mail goes out through Django's configured mailer (SMTP in production) and every
 attempt is recorded as a `Delivery`; a failed send is recorded, never raised, so a task
 does not retry into a second e-mail. No SMTP round trip happens inside a transaction.
+
+Before the round trip the delivery is claimed: its row is written as "sending", once per
+reward and kind (a unique constraint holds one such row), so tasks and sweeps that try the
+same e-mail at once send it once; a claim a dead worker left is taken over by the sweep of
+rewards/recovery.py.
 """
 
 import email.message
@@ -16,7 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 
@@ -47,6 +53,8 @@ EMAIL_DISABLED = "email_disabled"
 # Roubles are written with their sign, as Russians read them; other currencies by code.
 CURRENCY_SIGNS = {"RUB": "₽"}
 MAX_ERROR = 500
+# Sends of one delivery a dead worker may interrupt before it is failed (take_over).
+MAX_ATTEMPTS = 3
 _REFUSALS = {
     NOTHING_TO_SEND: "The reward has no active, unexpired certificate to send.",
     NO_EMAIL: "The recipient has no e-mail address.",
@@ -114,18 +122,63 @@ def deliver(reward_id: int, *, kind: str = "certificate", actor: str = "system")
     parcel = _parcel(reward_id)
     if _refusal(parcel) is not None:
         return None
-    if kind == DeliveryKind.CERTIFICATE and (
-        parcel.reward.status == RewardStatus.DELIVERED
-        or Delivery.objects.filter(
-            project_id=parcel.reward.project_id,
-            livemode=parcel.reward.livemode,
-            reward=parcel.reward,
-            kind=DeliveryKind.CERTIFICATE,
-            status=DeliveryStatus.SENT,
-        ).exists()
-    ):
+    delivery = _claim(parcel, kind=kind, actor=actor)
+    if delivery is None:
         return None
-    return _send(parcel, kind=kind, actor=actor)
+    return complete(delivery, parcel)
+
+
+def _claim(parcel: Parcel, *, kind: str, actor: str) -> Delivery | None:
+    """Write the delivery as being sent, or None when this e-mail is being sent already
+    (or, for the certificate, was sent): the caller then sends nothing.
+
+    The reward's row lock orders the claims of one reward (on SQLite every transaction takes
+    the write lock); the unique constraint on sending rows is the database's guarantee.
+    """
+    reward = parcel.reward
+    taken = [DeliveryStatus.SENDING]
+    if kind == DeliveryKind.CERTIFICATE:
+        taken.append(DeliveryStatus.SENT)
+    try:
+        with transaction.atomic():
+            status = (
+                Reward.objects.select_for_update(no_key=True)
+                .filter(pk=reward.pk)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status is None or (
+                kind == DeliveryKind.CERTIFICATE and status == RewardStatus.DELIVERED
+            ):
+                return None
+            if Delivery.objects.filter(
+                project_id=reward.project_id,
+                livemode=reward.livemode,
+                reward=reward,
+                kind=kind,
+                status__in=taken,
+            ).exists():
+                return None
+            delivery = _unsent(parcel, kind=kind, actor=actor)
+            delivery.save(force_insert=True)
+            return delivery
+    except IntegrityError:
+        # Claimed by another process between the check and the insert.
+        return None
+
+
+def _unsent(parcel: Parcel, *, kind: str, actor: str) -> Delivery:
+    return Delivery(
+        project_id=parcel.reward.project_id,
+        livemode=parcel.reward.livemode,
+        reward=parcel.reward,
+        kind=kind,
+        to=parcel.recipient.email,
+        language=_language(parcel.recipient),
+        status=DeliveryStatus.SENDING,
+        actor=actor,
+        claimed_at=timezone.now(),
+    )
 
 
 def resend(reward: Reward, *, actor: str) -> Delivery:
@@ -137,7 +190,8 @@ def resend(reward: Reward, *, actor: str) -> Delivery:
     refusal = _refusal(parcel)
     if refusal is not None:
         raise Conflict(_REFUSALS[refusal], code=refusal)
-    return _send(parcel, kind=DeliveryKind.CERTIFICATE, actor=actor)
+    # Asked for explicitly, so never refused as "being sent": recorded once it went out.
+    return complete(_unsent(parcel, kind=DeliveryKind.CERTIFICATE, actor=actor), parcel)
 
 
 def send_expiry_reminders(*, now: datetime | None = None, days: int | None = None) -> int:
@@ -145,7 +199,8 @@ def send_expiry_reminders(*, now: datetime | None = None, days: int | None = Non
 
     Every project is swept. A certificate is claimed by a conditional UPDATE of its
     `reminded_at` before the e-mail, so two workers never both send; a failed send
-    releases the claim and the next sweep tries again.
+    releases the claim and the next sweep tries again. One that cannot be handled is
+    logged and skipped.
     """
     now = now or timezone.now()
     if days is None:
@@ -167,18 +222,27 @@ def send_expiry_reminders(*, now: datetime | None = None, days: int | None = Non
     )
     sent = 0
     for certificate_id, reward_id in list(due):
+        try:
+            sent += _remind(certificate_id, reward_id, now=now)
+        except Exception:
+            logger.exception("could not remind the holder of certificate %s", certificate_id)
+    return sent
+
+
+def _remind(certificate_id: int, reward_id: int, *, now: datetime) -> bool:
+    with transaction.atomic():
         claimed = Certificate.objects.filter(pk=certificate_id, reminded_at__isnull=True).update(
             reminded_at=now
         )
         if not claimed:
-            continue
+            return False
         parcel = _parcel(reward_id)
-        delivery = None if _refusal(parcel) else _send(parcel, kind=DeliveryKind.REMINDER)
-        if delivery is not None and delivery.status == DeliveryStatus.SENT:
-            sent += 1
-        elif delivery is not None:
-            Certificate.objects.filter(pk=certificate_id, reminded_at=now).update(reminded_at=None)
-    return sent
+        if _refusal(parcel):
+            return False
+        delivery = _unsent(parcel, kind=DeliveryKind.REMINDER, actor="system")
+        delivery.save(force_insert=True)
+    complete(delivery, parcel)
+    return delivery.status == DeliveryStatus.SENT
 
 
 def _language(participant: Participant) -> str:
@@ -276,39 +340,95 @@ def _error_text(exc: Exception, parcel: Parcel) -> str:
     return text.replace(address, mask_email(address))[:MAX_ERROR]
 
 
-def _send(parcel: Parcel, *, kind: str, actor: str = "system") -> Delivery:
-    """Send one e-mail, record it, and mark an issued reward delivered on success."""
+def complete(delivery: Delivery, parcel: Parcel) -> Delivery:
+    """Send a claimed delivery's e-mail (a resend's, not saved yet) and record how it went;
+    mark an issued reward delivered on success.
+
+    A failed send is recorded and released: a reminder's certificate may be reminded again.
+    """
     assert parcel.certificate is not None
-    language = _language(parcel.recipient)
-    message = _render(parcel, kind, language)
     error = ""
     try:
-        message.send()
+        _render(parcel, delivery.kind, delivery.language).send()
     # Any mailer's failure (refused connection, timeout, a rejected recipient) is recorded,
     # not raised: the reward is issued either way, and the console can resend.
     except Exception as exc:
         error = _error_text(exc, parcel)
         logger.warning(
             "%s e-mail for %s to %s failed: %s",
-            kind,
+            delivery.kind,
             parcel.reward.public_id,
             mask_email(parcel.recipient.email),
             error,
         )
     with transaction.atomic():
-        if not error and kind == DeliveryKind.CERTIFICATE:
-            _mark_delivered(parcel, actor=actor)
-        return Delivery.objects.create(
-            project_id=parcel.reward.project_id,
-            livemode=parcel.reward.livemode,
-            reward=parcel.reward,
-            kind=kind,
-            to=parcel.recipient.email,
-            language=language,
-            status=DeliveryStatus.FAILED if error else DeliveryStatus.SENT,
-            error=error,
-            actor=actor,
+        if not error and delivery.kind == DeliveryKind.CERTIFICATE:
+            _mark_delivered(parcel, actor=delivery.actor)
+        delivery.status = DeliveryStatus.FAILED if error else DeliveryStatus.SENT
+        delivery.error = error
+        if delivery.pk is None:
+            delivery.save(force_insert=True)
+        else:
+            delivery.save(update_fields=["to", "language", "status", "error", "attempts"])
+        if error and delivery.kind == DeliveryKind.REMINDER:
+            Certificate.objects.filter(pk=parcel.certificate.pk).update(reminded_at=None)
+    return delivery
+
+
+def take_over(pk: int, *, now: datetime, claimed_before: datetime) -> bool:
+    """Send again a delivery claimed before `claimed_before` and never finished (its worker
+    died); True when it went out.
+
+    The claim passes with a conditional UPDATE of `claimed_at`, so of two sweeps one sends.
+    After MAX_ATTEMPTS the delivery is failed instead: an e-mail that stops its worker every
+    time must not stop it for ever.
+    """
+    delivery = Delivery.objects.filter(
+        pk=pk, status=DeliveryStatus.SENDING, claimed_at__lt=claimed_before
+    ).first()
+    if delivery is None:
+        return False
+    claim = Delivery.objects.filter(
+        pk=pk, status=DeliveryStatus.SENDING, claimed_at=delivery.claimed_at
+    )
+    if delivery.attempts >= MAX_ATTEMPTS:
+        claim.update(
+            status=DeliveryStatus.FAILED,
+            error=f"Interrupted {delivery.attempts} times (the worker stopped while sending).",
         )
+        return False
+    if not claim.update(claimed_at=now, attempts=F("attempts") + 1):
+        return False  # another sweep took it over first
+    delivery.claimed_at, delivery.attempts = now, delivery.attempts + 1
+    parcel = _parcel(delivery.reward_id)
+    refusal = _refusal(parcel)
+    if refusal is None and delivery.kind == DeliveryKind.CERTIFICATE:
+        refusal = _already_sent(parcel.reward, delivery)
+    if refusal is not None:
+        Delivery.objects.filter(pk=pk).update(
+            status=DeliveryStatus.FAILED,
+            error=f"Interrupted (the worker stopped while sending); not sent again: {refusal}.",
+        )
+        return False
+    delivery.to = parcel.recipient.email
+    return complete(delivery, parcel).status == DeliveryStatus.SENT
+
+
+def _already_sent(reward: Reward, delivery: Delivery) -> str | None:
+    """Why an interrupted certificate e-mail need not go again: it was resent meanwhile."""
+    if reward.status == RewardStatus.DELIVERED or (
+        Delivery.objects.filter(
+            project_id=reward.project_id,
+            livemode=reward.livemode,
+            reward=reward,
+            kind=DeliveryKind.CERTIFICATE,
+            status=DeliveryStatus.SENT,
+        )
+        .exclude(pk=delivery.pk)
+        .exists()
+    ):
+        return "already_sent"
+    return None
 
 
 def _mark_delivered(parcel: Parcel, *, actor: str) -> None:

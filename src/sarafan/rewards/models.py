@@ -120,6 +120,8 @@ class Reward(Scoped):
             models.Index(fields=["status", "available_at"]),
             models.Index(fields=["status", "waiting", "next_attempt_at"]),
             models.Index(fields=["project", "livemode", "recipient", "issued_at"]),
+            # Issued rewards whose e-mail a crash may have lost (rewards/delivery.py).
+            models.Index(fields=["status", "issued_at"], name="reward_issued"),
         ]
 
     def __str__(self) -> str:
@@ -400,6 +402,7 @@ class DeliveryKind(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
+    SENDING = "sending", _("sending")
 
 
 class Delivery(Scoped):
@@ -414,12 +417,31 @@ class Delivery(Scoped):
     status = models.CharField(_("status"), max_length=8, choices=DeliveryStatus.choices)
     error = models.CharField(_("error"), max_length=500, blank=True)
     actor = models.CharField(_("by"), max_length=200, default="system")
+    # A send is claimed ("sending") before the SMTP round trip, so one e-mail goes out once
+    # however many tasks and sweeps try; a claim left by a worker that died is taken over
+    # once it is SARAFAN_DELIVERY_GRACE_SECONDS old (rewards/delivery.py).
+    claimed_at = models.DateTimeField(_("sending since"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=1)
     created_at = models.DateTimeField(_("sent"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reward", "kind"],
+                condition=models.Q(status="sending"),
+                name="delivery_one_send_at_a_time",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["claimed_at"],
+                condition=models.Q(status="sending"),
+                name="delivery_interrupted",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to}: {self.status}"

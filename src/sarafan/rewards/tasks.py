@@ -21,6 +21,14 @@ def deliver_reward(reward_id: int, kind: str = "certificate") -> str:
 
 
 @task()
+def recover_deliveries() -> int:
+    """Send the certificate e-mails a crash interrupted or lost (README, "Certificate e-mails")."""
+    from .recovery import recover_deliveries as recover
+
+    return recover()
+
+
+@task()
 def issue_with_issuer(reward_id: int) -> str:
     """One attempt at an external issuer for an approved reward waiting for it (one put off
     as "busy" is picked up again by resume_waiting_rewards)."""
