@@ -139,6 +139,9 @@ def _claim(parcel: Parcel, *, kind: str, actor: str) -> Delivery | None:
     taken = [DeliveryStatus.SENDING]
     if kind == DeliveryKind.CERTIFICATE:
         taken.append(DeliveryStatus.SENT)
+    same = Delivery.objects.filter(
+        project_id=reward.project_id, livemode=reward.livemode, reward=reward, kind=kind
+    )
     try:
         with transaction.atomic():
             status = (
@@ -151,20 +154,15 @@ def _claim(parcel: Parcel, *, kind: str, actor: str) -> Delivery | None:
                 kind == DeliveryKind.CERTIFICATE and status == RewardStatus.DELIVERED
             ):
                 return None
-            if Delivery.objects.filter(
-                project_id=reward.project_id,
-                livemode=reward.livemode,
-                reward=reward,
-                kind=kind,
-                status__in=taken,
-            ).exists():
+            if same.filter(status__in=taken).exists():
                 return None
             delivery = _unsent(parcel, kind=kind, actor=actor)
             delivery.save(force_insert=True)
             return delivery
     except IntegrityError:
-        # Claimed by another process between the check and the insert.
-        return None
+        if same.filter(status=DeliveryStatus.SENDING).exists():
+            return None  # claimed by another process between the check and the insert
+        raise
 
 
 def _unsent(parcel: Parcel, *, kind: str, actor: str) -> Delivery:
@@ -353,7 +351,12 @@ def complete(delivery: Delivery, parcel: Parcel) -> Delivery:
     # Any mailer's failure (refused connection, timeout, a rejected recipient) is recorded,
     # not raised: the reward is issued either way, and the console can resend.
     except Exception as exc:
-        error = _error_text(exc, parcel)
+        try:
+            error = _error_text(exc, parcel)
+        except Exception:
+            # The code or PIN cannot be read (its encryption key is gone): what failed is
+            # all that is recorded, and the claim does not stay behind.
+            error = type(exc).__name__
         logger.warning(
             "%s e-mail for %s to %s failed: %s",
             delivery.kind,
