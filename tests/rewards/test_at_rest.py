@@ -12,8 +12,8 @@ from django.db import connection
 from sarafan.participants.models import Participant
 from sarafan.rewards.delivery import deliver, mask_email, resend
 from sarafan.rewards.models import Certificate, Delivery, Reward
+from tests.at_rest import rows_holding
 from tests.factories import create_campaign, create_referrer, order
-from tests.rewards.at_rest import rows_holding
 
 RULES = [
     {

@@ -1,4 +1,4 @@
-"""The migrations that take codes, PINs and portal tokens out of clear, run on rows stored in clear."""
+"""The migrations that take codes, PINs and portal tokens out of clear, run on clear rows."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -9,18 +9,22 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.utils import timezone
 
+from sarafan.core.idempotency import _replay
+from sarafan.core.models import IdempotencyRecord
 from sarafan.participants.models import Participant, portal_token_hash
 from sarafan.rewards.models import Certificate, certificate_code_hash
 from sarafan.rewards.schemas import certificate_out
-from tests.rewards.at_rest import rows_holding
+from tests.at_rest import rows_holding
 
 BEFORE = [
+    ("core", "0004_rate_counters"),
     ("rewards", "0004_scrub_provider_messages"),
     ("participants", "0004_language_tax_details"),
 ]
 CODE = "SF-ABCD-EFGH-JKMN-PQRS"
 PIN = "482913"
 TOKEN = "Zx9_portal-token-stored-in-clear-by-an-older-version-0001"
+ANSWER = f'{{"certificate": {{"code": "{CODE}", "pin": "{PIN}"}}}}'.encode()
 ERASED_TOKEN = "Zx9_portal-token-of-a-person-erased-by-an-older-version-02"
 
 
@@ -62,6 +66,15 @@ def _clear_rows(apps):
         balance=Decimal("500.00"),
         expires_at=now + timedelta(days=365),
     )
+    apps.get_model("core", "IdempotencyRecord").objects.create(
+        project=project,
+        key="redeem-1",
+        method="POST",
+        path=f"/api/v1/certificates/{CODE}/redeem",
+        request_hash="0" * 64,
+        status_code=201,
+        response_body=ANSWER,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -83,3 +96,5 @@ def test_migrations_hash_and_encrypt_what_older_versions_stored_in_clear():
     assert Client().get(f"/p/{TOKEN}").status_code == 200
     erased = Participant.objects.get(external_id="erased-1")
     assert erased.portal_token_hash is None and erased.portal_token_encrypted == ""
+    # An answer stored under an Idempotency-Key is still replayed as it was given.
+    assert _replay(IdempotencyRecord.objects.get(key="redeem-1")).content == ANSWER
