@@ -126,7 +126,6 @@ def _seed(clicks: int) -> dict[str, int]:
         project=project,
         external_id="template",
         referral_code="TEMPLATE",
-        portal_token="t",  # noqa: S106 — a placeholder; seeded rows get their own
     )
     with connection.cursor() as cursor:
         # A bulk load: the copies are consistent by construction, so no foreign key is
@@ -138,7 +137,6 @@ def _seed(clicks: int) -> dict[str, int]:
         public_id="'prt-' || s.n",
         external_id="'p' || s.n",
         referral_code=_participant_code("s.n"),
-        portal_token="'pt-' || s.n",  # noqa: S106 — SQL, not a secret
         created_at=_spread("s.n"),
     )
     link = Link.objects.create(

@@ -101,7 +101,7 @@ def _seed(a: tuple[Project, Campaign], b: tuple[Project, Campaign]) -> None:
     their_campaign = f"CASE {{}} WHEN {project.pk} THEN {campaign.pk} ELSE {other_campaign.pk} END"
     now = timezone.now()
     person = Participant.objects.create(
-        project=project, external_id="template", referral_code="TEMPLATE", portal_token="t"
+        project=project, external_id="template", referral_code="TEMPLATE"
     )
     _copies(
         person,
@@ -111,7 +111,6 @@ def _seed(a: tuple[Project, Campaign], b: tuple[Project, Campaign]) -> None:
         external_id="'s' || s.n",
         email="'s' || s.n || '@mail.example'",
         referral_code="'S' || lpad(s.n::text, 9, '0')",
-        portal_token="'portal-' || s.n",
         paid_orders="1",
         created_at=_ago("s.n"),
     )

@@ -23,6 +23,8 @@
 -- \gset persist per client between transactions, so :i counts this client's events: odd
 -- ones are signups, even ones the paid order of the customer that client signed up last.
 -- :key = (run, client, i) is unique, so public ids, codes and order ids never collide.
+-- Secrets are never stored in clear: a certificate's code is a hash plus an encrypted copy,
+-- its PIN and the portal token likewise; stand-ins of the same sizes are written here.
 
 \set i :i + 1
 \set key (:run * 1000 + :client_id) * 100000000 + :i
@@ -30,12 +32,13 @@ BEGIN;
 \if :i % 2 = 1
 INSERT INTO participants_participant
     (project_id, livemode, public_id, external_id, email, phone, name, attributes, tags,
-     consent, referral_code, portal_token, paid_orders, first_order_at, erased_at, created_at,
-     updated_at, risk_flags, language, tax_details_encrypted)
+     consent, referral_code, portal_token_hash, paid_orders, first_order_at, erased_at, created_at,
+     updated_at, risk_flags, language, tax_details_encrypted, portal_token_encrypted)
 VALUES
     (:project, false, 'prt_q' || :key, 'pgb-' || :key, 'pgb-' || :key || '@example.com', '', '',
-     '{}', '[]', '{}', 'Q' || :key, 'portal-q' || :key || '-Hk2x9LmQ0rT7vW4yZ1aB3cD5eF6gH8iJ', 0,
-     NULL, NULL, now(), now(), '[]', '', '')
+     '{}', '[]', '{}', 'Q' || :key,
+     encode(sha256(('portal-q' || :key || '-Hk2x9LmQ0rT7vW4yZ1aB3cD5eF6gH8iJ')::bytea), 'hex'), 0,
+     NULL, NULL, now(), now(), '[]', '', '', repeat('t', 120))
 RETURNING id AS cust \gset
 INSERT INTO links_link
     (project_id, livemode, public_id, participant_id, campaign_id, code, channel, utm,
@@ -73,10 +76,11 @@ VALUES
      now(), now())
 RETURNING id AS rwd \gset
 INSERT INTO rewards_certificate
-    (project_id, livemode, public_id, reward_id, code, pin, brand, amount, balance, currency,
-     status, expires_at, created_at)
+    (project_id, livemode, public_id, reward_id, code_hash, code_encrypted, pin_encrypted,
+     brand, amount, balance, currency, status, expires_at, created_at)
 VALUES
-    (:project, false, 'crt_q' || :key, :rwd, 'SF-Q' || :key, '505500', 'Bench', 300.00, 300.00,
+    (:project, false, 'crt_q' || :key, :rwd, encode(sha256(('SF-Q' || :key)::bytea), 'hex'),
+     repeat('c', 140), repeat('p', 120), 'Bench', 300.00, 300.00,
      'RUB', 'active', now() + interval '365 days', now());
 INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
 VALUES (:rwd, '', 'pending', 'system', 'created', now()),
@@ -131,10 +135,11 @@ VALUES
      'cmp' || :campaign || ':rule' || :pos_first || ':referrer:order' || :ord, now(), now())
 RETURNING id AS rwd \gset
 INSERT INTO rewards_certificate
-    (project_id, livemode, public_id, reward_id, code, pin, brand, amount, balance, currency,
-     status, expires_at, created_at)
+    (project_id, livemode, public_id, reward_id, code_hash, code_encrypted, pin_encrypted,
+     brand, amount, balance, currency, status, expires_at, created_at)
 VALUES
-    (:project, false, 'crt_q' || :key, :rwd, 'SF-Q' || :key, '173950', 'Bench', 500.00, 500.00,
+    (:project, false, 'crt_q' || :key, :rwd, encode(sha256(('SF-Q' || :key)::bytea), 'hex'),
+     repeat('c', 140), repeat('p', 120), 'Bench', 500.00, 500.00,
      'RUB', 'active', now() + interval '365 days', now());
 INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
 VALUES (:rwd, '', 'pending', 'system', 'created', now()),

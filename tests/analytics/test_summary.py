@@ -49,7 +49,6 @@ def participant(project: Project, external_id: str, created: datetime, *, live: 
         livemode=live,
         external_id=external_id,
         referral_code=f"CODE{n:04d}",
-        portal_token=f"portal-{n}",
     )
     Participant.objects.filter(pk=row.pk).update(created_at=created)
     return row

@@ -108,7 +108,6 @@ def make_chain(
         email=f"anna{n}@example.ru",
         name=f"Анна {n}",
         referral_code=f"RC{n:06d}",
-        portal_token=f"portal-{n}",
     )
     referee = Participant.objects.create(
         **scope,
@@ -116,7 +115,6 @@ def make_chain(
         email=f"boris{n}@example.ru",
         name=f"Борис {n}",
         referral_code=f"RF{n:06d}",
-        portal_token=f"portal-friend-{n}",
         paid_orders=1,
         first_order_at=now,
     )
@@ -186,16 +184,16 @@ def make_chain(
         brand=brand,
     )
     RewardEvent.objects.create(reward=reward, from_status="approved", to_status=status)
-    certificate = Certificate.objects.create(
+    certificate = Certificate(
         **scope,
         reward=reward,
-        code=f"SF-TEST-{n:04d}",
-        pin=f"{n:06d}",
         brand="Sarafan",
         amount=Decimal("500.00"),
         balance=Decimal("300.00"),
         expires_at=now + timedelta(days=365),
     )
+    certificate.keep_own_code(f"SF-TEST-{n:04d}", f"{n:06d}")
+    certificate.save()
     redemption = Redemption.objects.create(
         certificate=certificate,
         order_id=f"second-order-{n}",

@@ -78,10 +78,10 @@ def test_certificate_opens_with_its_pin_and_balance(page: Any, chains: list[Chai
     certificate = chains[0].certificate
     page.click("#nav-sidebar-apps a:has-text('Сертификаты')")
     listing = page.inner_text("#result_list")
-    assert certificate.pin not in listing
-    page.click(f"#result_list a:has-text('{certificate.code}')")
+    assert certificate.pin_value() not in listing
+    page.click(f"#result_list a:has-text('{certificate.code_value()}')")
     page.wait_for_selector("text=PIN")
     content = page.inner_text("#content")
-    assert certificate.code in content
-    assert certificate.pin in content
+    assert certificate.code_value() in content
+    assert certificate.pin_value() in content
     assert "300,00" in content

@@ -109,16 +109,16 @@ PAGES: dict[str, Page] = {
     ),
     "rewards.certificate": Page(
         lambda c: {
-            "q": c.certificate.code,
+            "q": c.certificate.code_value(),
             "status__exact": "active",
             "kind__exact": "internal",
             "livemode__exact": "0",
         },
-        lambda c: c.certificate.code,
+        lambda c: c.certificate.code_value(),
         lambda c: c.certificate,
     ),
     "rewards.redemption": Page(
-        lambda c: {"q": c.certificate.code, "certificate__livemode__exact": "0"},
+        lambda c: {"q": c.certificate.code_value(), "certificate__livemode__exact": "0"},
         lambda c: c.redemption.order_id,
         lambda c: c.redemption,
     ),

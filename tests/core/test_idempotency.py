@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from sarafan.core.models import IdempotencyRecord
 from sarafan.rewards.models import Reward
+from tests.at_rest import rows_holding
 from tests.factories import create_campaign, create_referrer
 
 KEY = {"Idempotency-Key": "order-o-1"}
@@ -74,3 +75,30 @@ def test_a_lapsed_placeholder_is_not_taken_over_by_a_different_request(api, body
 
     assert other.status_code == 409
     assert IdempotencyRecord.objects.get(key=KEY["Idempotency-Key"]).status_code is None
+
+
+def test_stored_answers_and_paths_keep_no_certificate_code_or_pin_in_clear(api):
+    create_referrer(api, "u-7")
+    given = api.post(
+        "rewards", {"recipient": "u-7", "amount": "500.00"}, headers={"Idempotency-Key": "r-1"}
+    )
+    assert given.status_code == 201, given.content
+    certificate = given.json()["certificate"]
+    redeem = f"certificates/{certificate['code']}/redeem"
+    spent = api.post(
+        redeem, {"amount": "200.00", "order_id": "A"}, headers={"Idempotency-Key": "s"}
+    )
+    assert spent.status_code == 201, spent.content
+
+    assert rows_holding(certificate["code"], certificate["pin"]) == []
+    # The answers are replayed as they were given, code and PIN included.
+    replayed = api.post(
+        "rewards", {"recipient": "u-7", "amount": "500.00"}, headers={"Idempotency-Key": "r-1"}
+    )
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == given.json()
+    again = api.post(
+        redeem, {"amount": "200.00", "order_id": "A"}, headers={"Idempotency-Key": "s"}
+    )
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == spent.json()

@@ -176,7 +176,7 @@ def test_wrong_api_key_is_not_logged(db, caplog, written):
 
 
 def test_portal_404_logs_the_token_masked(api, certificate, client, caplog, written):
-    token = Participant.objects.get(external_id="u-7").portal_token
+    token = Participant.objects.get(external_id="u-7").portal_token_value()
     with caplog.at_level(logging.WARNING):
         assert client.post(f"/p/{token}/rewards/rwd_unknown/brand").status_code == 404
         assert client.get(f"/p/{token}x").status_code == 404

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -57,6 +58,9 @@ def redis_url() -> Iterator[str]:
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SARAFAN_TASK_BACKEND"}}
+    # This process's SECRET_KEY, as an installation's processes share it: the worker
+    # encrypts certificate codes under it and the test reads them back.
+    env["SECRET_KEY"] = settings.SECRET_KEY
     return {**env, "SARAFAN_DATA_DIR": str(tmp_path), **extra}
 
 

@@ -19,7 +19,7 @@ def anna(api, project):
 
 
 def _path(participant):
-    return f"/p/{participant.portal_token}"
+    return f"/p/{participant.portal_token_value()}"
 
 
 def test_portal_shows_link_qr_and_share_buttons(client, anna, settings):
@@ -47,7 +47,6 @@ def test_portal_counts_friends_and_lists_certificates(client, anna, project):
             project=project,
             external_id=f"f{number}",
             referral_code=f"FRND{number}AAA",
-            portal_token=f"tok{number}",
         )
         Referral.objects.create(
             project=project, campaign=campaign, referrer=anna, referee=friend, source="code"
@@ -60,15 +59,15 @@ def test_portal_counts_friends_and_lists_certificates(client, anna, project):
         available_at=datetime(2026, 1, 1, tzinfo=UTC),
         dedupe_key="r1",
     )
-    Certificate.objects.create(
+    certificate = Certificate(
         project=project,
         reward=reward,
-        code="SF-ABCD-EFGH-JKMN-PQRS",
-        pin="123456",
         amount=Decimal("500.00"),
         balance=Decimal("300.00"),
         expires_at=datetime(2027, 6, 30, 12, tzinfo=UTC),
     )
+    certificate.keep_own_code("SF-ABCD-EFGH-JKMN-PQRS", "123456")
+    certificate.save()
     html = client.get(_path(anna)).content.decode()
     assert '<p class="count">2</p>' in html
     assert "SF-ABCD-EFGH-JKMN-PQRS" in html

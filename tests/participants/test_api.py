@@ -160,7 +160,7 @@ def test_delete_erases_personal_data_but_keeps_counts(api, project):
     participant = Participant.objects.get(public_id=data["id"])
     api.client.get(f"/r/{data['referral_code']}", HTTP_USER_AGENT="Firefox", REMOTE_ADDR="1.2.3.4")
     friend = Participant.objects.create(
-        project=project, external_id="u-42", referral_code="FRIEND22", portal_token="t42"
+        project=project, external_id="u-42", referral_code="FRIEND22"
     )
     Referral.objects.create(
         project=project, campaign=campaign, referrer=participant, referee=friend, source="code"

@@ -158,10 +158,10 @@ def test_certificate_email_in_russian_has_everything_to_spend_it(api, campaign, 
     assert "Лавка" in message["Subject"]
     assert "1\xa0500 ₽" in message["Subject"]
     text, html, [image] = parts(message)
-    portal = f"{settings.BASE_URL}/p/{participant.portal_token}"
+    portal = f"{settings.BASE_URL}/p/{participant.portal_token_value()}"
     for body in (text, html):
-        assert certificate.code in body
-        assert certificate.pin in body
+        assert certificate.code_value() in body
+        assert certificate.pin_value() in body
         assert "1\xa0500 ₽" in body
         assert "15 марта 2031" in body
         assert "Not exchangeable for cash." in body
@@ -172,7 +172,7 @@ def test_certificate_email_in_russian_has_everything_to_spend_it(api, campaign, 
     cid = image["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html
     assert image.get_content_disposition() == "inline"
-    assert qr_encodes(image.get_content(), certificate.code)
+    assert qr_encodes(image.get_content(), certificate.code_value())
     # The QR travels beside the HTML it illustrates.
     assert message.get_body(preferencelist=("related",)) is not None
 
@@ -193,13 +193,13 @@ def test_certificate_email_in_english_for_an_english_speaker(api, campaign, smtp
     text, html, [image] = parts(message)
     for body in (text, html):
         assert "Hello, Анна!" in body
-        assert certificate.code in body
-        assert certificate.pin in body
+        assert certificate.code_value() in body
+        assert certificate.pin_value() in body
         assert "1,500 ₽" in body
         assert "March 15, 2031" in body
     assert "Terms of use" not in text
     assert '<img src="https://' not in html
-    assert qr_encodes(image.get_content(), certificate.code)
+    assert qr_encodes(image.get_content(), certificate.code_value())
 
 
 def test_first_email_moves_the_reward_to_delivered_with_history(api, campaign, smtp):
@@ -234,7 +234,7 @@ def test_resend_sends_again_and_records_who_asked(api, campaign, smtp):
     assert delivery.actor == "console:olga@shop.example"
     assert delivery.kind == "certificate"
     assert len(smtp.messages) == 2
-    assert certificate_of(reward).code in parts(smtp.messages[1])[0]
+    assert certificate_of(reward).code_value() in parts(smtp.messages[1])[0]
     assert RewardEvent.objects.filter(reward=reward, to_status="delivered").count() == 1
 
 
@@ -263,9 +263,14 @@ def test_smtp_server_down_records_a_failure_and_keeps_the_reward_issued(
     assert delivery is not None
     assert delivery.status == "failed"
     assert delivery.error
-    assert certificate.code not in delivery.error and certificate.pin not in delivery.error
+    assert (
+        certificate.code_value() not in delivery.error
+        and certificate.pin_value() not in delivery.error
+    )
     assert "u***@example.ru" in caplog.text
-    assert certificate.code not in caplog.text and certificate.pin not in caplog.text
+    assert (
+        certificate.code_value() not in caplog.text and certificate.pin_value() not in caplog.text
+    )
     reward.refresh_from_db()
     assert reward.status == "issued"
 
@@ -358,13 +363,13 @@ def test_certificate_past_its_expiry_is_not_sent(api, campaign, smtp):
 def test_certificate_without_a_pin_shows_none(api, campaign, smtp):
     reward = issue(api)
     Participant.objects.filter(pk=reward.recipient_id).update(language="en")
-    Certificate.objects.filter(reward=reward).update(pin="")
+    Certificate.objects.filter(reward=reward).update(pin_encrypted="")
 
     deliver(reward.pk)
 
     text, html, _ = parts(smtp.messages[0])
     assert "PIN:" not in text and ">PIN<" not in html
-    assert certificate_of(reward).code in text
+    assert certificate_of(reward).code_value() in text
 
 
 def test_banked_reward_is_sent_its_bank_certificate(api, campaign, smtp):
@@ -376,8 +381,8 @@ def test_banked_reward_is_sent_its_bank_certificate(api, campaign, smtp):
     deliver(small.pk)
 
     text, _, [image] = parts(smtp.messages[0])
-    assert certificate_of(bank).code in text
-    assert qr_encodes(image.get_content(), certificate_of(bank).code)
+    assert certificate_of(bank).code_value() in text
+    assert qr_encodes(image.get_content(), certificate_of(bank).code_value())
     small.refresh_from_db()
     assert small.status == "delivered"
 
@@ -405,9 +410,9 @@ def test_reminders_go_once_to_unspent_certificates_expiring_soon(api, campaign, 
         expire_in(certificate, timedelta(days=3))
     expire_in(later, timedelta(days=30))
     expire_in(expired, timedelta(hours=-1))
-    redeem = f"certificates/{partly_spent.code}/redeem"
+    redeem = f"certificates/{partly_spent.code_value()}/redeem"
     assert api.post(redeem, {"amount": "1000.00", "order_id": "A"}).status_code == 201
-    redeem = f"certificates/{spent.code}/redeem"
+    redeem = f"certificates/{spent.code_value()}/redeem"
     assert api.post(redeem, {"amount": "1500.00", "order_id": "B"}).status_code == 201
     assert api.post(f"rewards/{cancelled.reward.public_id}/cancel").status_code == 200
 
@@ -415,11 +420,11 @@ def test_reminders_go_once_to_unspent_certificates_expiring_soon(api, campaign, 
 
     texts = [parts(message)[0] for message in smtp.messages]
     everyone = (soon, partly_spent, later, spent, cancelled, expired)
-    reminded = sorted(c.code for c in everyone for text in texts if c.code in text)
-    assert reminded == sorted([soon.code, partly_spent.code])
-    partly = next(text for text in texts if partly_spent.code in text)
+    reminded = sorted(c.code_value() for c in everyone for text in texts if c.code_value() in text)
+    assert reminded == sorted([soon.code_value(), partly_spent.code_value()])
+    partly = next(text for text in texts if partly_spent.code_value() in text)
     assert "500 ₽" in partly
-    assert partly_spent.pin in partly
+    assert partly_spent.pin_value() in partly
     assert Delivery.objects.filter(kind="reminder", status="sent").count() == 2
     assert Certificate.objects.filter(reminded_at__isnull=False).count() == 2
 
@@ -436,8 +441,8 @@ def test_reminder_window_follows_the_days_asked(api, campaign, smtp):
 
     [message] = smtp.messages
     text, html, [image] = parts(message)
-    assert certificate.code in text and certificate.code in html
-    assert qr_encodes(image.get_content(), certificate.code)
+    assert certificate.code_value() in text and certificate.code_value() in html
+    assert qr_encodes(image.get_content(), certificate.code_value())
     assert Delivery.objects.get().kind == "reminder"
 
 

@@ -47,7 +47,11 @@ def reward(api, settings) -> Reward:
 
 def secrets_of(reward: Reward) -> list[str]:
     certificate = Certificate.objects.get(reward=reward)
-    return [certificate.code_value(), certificate.pin_value(), reward.recipient.portal_token]
+    return [
+        certificate.code_value(),
+        certificate.pin_value(),
+        reward.recipient.portal_token_value(),
+    ]
 
 
 def test_development_mailer_writes_the_email_readable_with_secrets_masked(reward, settings, capsys):

@@ -92,7 +92,7 @@ def test_a_reward_from_a_pool_gets_one_uploaded_code(api, ozon):
     assert allocated.code_value() == certificate["code"]
     # The code is not stored in clear anywhere.
     stored = Certificate.objects.get(public_id=certificate["id"])
-    assert stored.code is None
+    assert stored.code_hash is None
     assert certificate["code"] not in stored.code_encrypted
     assert [h["type"] for h in api.get(f"rewards/{reward['id']}").json()["history"]] == [
         "reward.pending",

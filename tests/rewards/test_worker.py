@@ -5,6 +5,7 @@ import subprocess
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -38,7 +39,14 @@ def test_worker_issues_rewards_once_their_hold_is_over(api, tmp_path):
     )
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "SARAFAN_DATA_DIR": str(tmp_path)}
+    # The same SECRET_KEY as this process: the worker encrypts the certificate's code under
+    # it, and the test reads it back, as every process of one installation does.
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SARAFAN_DATA_DIR": str(tmp_path),
+        "SECRET_KEY": settings.SECRET_KEY,
+    }
     # In a session of its own: the supervisor and its worker processes can all be awaited,
     # and killed if they do not stop.
     worker = subprocess.Popen([SARAFAN, "worker"], env=env, start_new_session=True)

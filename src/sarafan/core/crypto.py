@@ -65,6 +65,21 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+def encrypt_bytes(value: bytes) -> bytes:
+    """The bytes as a Fernet token (ASCII bytes) under the first configured key."""
+    return _current().encrypt(value)
+
+
+def decrypt_bytes(token: bytes) -> bytes:
+    """The clear bytes of a token made by `encrypt_bytes` under any configured key."""
+    try:
+        return _current().decrypt(token)
+    except InvalidToken as exc:
+        raise DecryptionFailed(
+            "the encrypted value cannot be read with the configured keys"
+        ) from exc
+
+
 def rotate(token: str) -> str:
     """The same value re-encrypted under the first key (for re-encrypting after rotation)."""
     try:

@@ -1,5 +1,7 @@
 """Idempotency-Key for every POST: the first response is stored and replayed for the same key.
 
+An answer can carry a certificate's code and PIN, and a path its code: the stored answer is
+encrypted and the stored path masked (core/logging.py), so neither is kept in clear.
 A placeholder row is inserted before the request runs, so a concurrent duplicate finds it
 (the unique constraint decides the race) and is told the first is still in progress. The
 placeholder is a lease: a process killed while it held one (after its work committed, say)
@@ -18,7 +20,9 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from sarafan.core.crypto import decrypt_bytes, encrypt_bytes
 from sarafan.core.errors import Conflict, IdempotencyConflict, SarafanError
+from sarafan.core.logging import mask_text
 from sarafan.projects.auth import caller_for
 
 from .models import IdempotencyRecord
@@ -56,7 +60,10 @@ def run_idempotent(
     try:
         with transaction.atomic():
             record = IdempotencyRecord.objects.create(
-                **scope, method=request.method or "", path=request.path, request_hash=request_hash
+                **scope,
+                method=request.method or "",
+                path=mask_text(request.path)[:255],
+                request_hash=request_hash,
             )
     except IntegrityError:
         first = IdempotencyRecord.objects.filter(**scope).first()
@@ -81,7 +88,7 @@ def run_idempotent(
         record.delete()  # a server error is not an answer worth replaying
     else:
         IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=response.status_code, response_body=response.content
+            status_code=response.status_code, response_body=encrypt_bytes(response.content)
         )
     return response
 
@@ -121,7 +128,9 @@ def _in_progress(first: IdempotencyRecord) -> HttpResponse:
 
 def _replay(first: IdempotencyRecord) -> HttpResponse:
     replay = HttpResponse(
-        bytes(first.response_body or b""), status=first.status_code, content_type="application/json"
+        decrypt_bytes(bytes(first.response_body)) if first.response_body else b"",
+        status=first.status_code,
+        content_type="application/json",
     )
     replay["Idempotent-Replayed"] = "true"
     return replay

@@ -14,7 +14,7 @@ from sarafan.core import ratelimit
 from sarafan.core.addresses import client_ip
 from sarafan.core.errors import SarafanError
 from sarafan.core.money import money_str
-from sarafan.participants.models import Participant
+from sarafan.participants.models import Participant, portal_token_hash
 from sarafan.referrals.models import Referral
 from sarafan.rewards import fulfilment
 from sarafan.rewards.models import (
@@ -155,7 +155,10 @@ def _guarded_holder(request: HttpRequest, token: str) -> Participant | HttpRespo
 def _holder(token: str) -> Participant | None:
     if not 1 <= len(token) <= MAX_TOKEN:
         return None
-    return Participant.objects.filter(portal_token=token, erased_at__isnull=True).first()
+    # Tokens are stored hashed: the token in the URL is found by its hash.
+    return Participant.objects.filter(
+        portal_token_hash=portal_token_hash(token), erased_at__isnull=True
+    ).first()
 
 
 @require_POST

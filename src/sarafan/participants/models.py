@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from sarafan.core.crypto import decrypt, encrypt
+from sarafan.core.hashing import token_hash
 from sarafan.core.ids import public_id_factory
 from sarafan.core.models import Scoped
 
@@ -24,7 +26,10 @@ class Participant(Scoped):
     tax_details_encrypted = models.TextField(blank=True)
     tax_details_at = models.DateTimeField(_("tax details recorded"), null=True, blank=True)
     referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
-    portal_token = models.CharField(max_length=64, unique=True)
+    # The portal token /p/<token>: hashed to be found, encrypted to be given out again
+    # (portal_url); both blank once the person is erased.
+    portal_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    portal_token_encrypted = models.TextField(blank=True)
     paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
@@ -52,3 +57,17 @@ class Participant(Scoped):
 
     def __str__(self) -> str:
         return self.name or self.external_id
+
+    def keep_portal_token(self, token: str) -> None:
+        """Set the portal token: its hash finds this person, its encrypted copy is the link."""
+        self.portal_token_hash = portal_token_hash(token)
+        self.portal_token_encrypted = encrypt(token)
+
+    def portal_token_value(self) -> str:
+        """The portal token in clear ("" when there is none); never log it."""
+        return decrypt(self.portal_token_encrypted) if self.portal_token_encrypted else ""
+
+
+def portal_token_hash(token: str) -> str:
+    """Plain SHA-256: the token is random enough that nothing can be guessed from its hash."""
+    return token_hash(token)

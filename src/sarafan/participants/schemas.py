@@ -43,9 +43,10 @@ class LinkIn(Strict):
 
 def portal_url(participant: Participant) -> str | None:
     """The private portal page; an erased participant has none."""
-    if participant.erased_at is not None:
+    token = participant.portal_token_value() if participant.erased_at is None else ""
+    if not token:
         return None
-    return f"{settings.BASE_URL}/p/{participant.portal_token}"
+    return f"{settings.BASE_URL}/p/{token}"
 
 
 def participant_out(participant: Participant) -> dict[str, Any]:

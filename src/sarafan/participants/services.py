@@ -20,6 +20,7 @@ from sarafan.fraud.services import record_signals
 from sarafan.fraud.signals import Identity, normalize_phone
 from sarafan.links.models import Channel, Click, Link
 from sarafan.projects.models import Project
+from sarafan.rewards.erasure import forget_recipient
 
 from .models import Participant
 
@@ -194,14 +195,11 @@ def _create(
     *, project: Project, livemode: bool, external_id: str, fields: dict[str, Any]
 ) -> Participant:
     code = new_referral_code()
-    participant = Participant.objects.create(
-        project=project,
-        livemode=livemode,
-        external_id=external_id,
-        referral_code=code,
-        portal_token=secrets.token_urlsafe(PORTAL_TOKEN_BYTES),
-        **fields,
+    participant = Participant(
+        project=project, livemode=livemode, external_id=external_id, referral_code=code, **fields
     )
+    participant.keep_portal_token(secrets.token_urlsafe(PORTAL_TOKEN_BYTES))
+    participant.save(force_insert=True)
     Link.objects.create(
         project=project,
         livemode=livemode,
@@ -305,14 +303,16 @@ def _upsert(
 def erase_participant(*, participant: Participant) -> Participant:
     """Erase a person's personal data (GDPR, 152-FZ) and keep what the business must account for.
 
-    Contact details, attributes, tags, consent and the external_id go, as do the user agent,
-    referer and IP hash of clicks on their links; codes, counts, rewards and money stay.
-    Erasing twice changes nothing.
+    Contact details, attributes, tags, consent, the external_id and the portal token go, as
+    do the user agent, referer and IP hash of clicks on their links and the addresses their
+    certificate e-mails went to; codes, counts, rewards and money stay. Erasing twice
+    changes nothing.
     """
     with transaction.atomic():
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
         if participant.erased_at is not None:
             return participant
+        forget_recipient(participant=participant)
         participant.email = ""
         participant.phone = ""
         participant.name = ""
@@ -320,6 +320,8 @@ def erase_participant(*, participant: Participant) -> Participant:
         participant.tags = []
         participant.consent = {}
         participant.tax_details_encrypted = ""
+        participant.portal_token_hash = None
+        participant.portal_token_encrypted = ""
         participant.external_id = f"erased-{participant.public_id}"
         participant.erased_at = timezone.now()
         participant.save()

@@ -42,6 +42,7 @@ from .models import (
     RewardEvent,
     RewardStatus,
     Waiting,
+    certificate_code_hash,
 )
 
 recipient_external_id = shown("recipient.external_id", _("external id"))
@@ -213,7 +214,8 @@ class CertificateAdmin(ReadOnlyAdmin):
         "created_at",
     )
     list_filter = ("status", "kind", "livemode")
-    search_fields = ("code", "public_id", "external_id")
+    search_fields = ("public_id", "external_id")
+    search_help_text = _("A certificate id, an issuer's id or a whole code of Sarafan's own.")
     fields = (
         "project",
         "livemode",
@@ -236,11 +238,23 @@ class CertificateAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description=_("code"), ordering="code")
+    @admin.display(description=_("code"))
     def code_shown(self, certificate: Certificate) -> str:
-        if certificate.kind == CertificateKind.INTERNAL and certificate.code:
-            return certificate.code
+        if certificate.kind == CertificateKind.INTERNAL:
+            try:
+                return certificate.code_value()
+            except DecryptionFailed:
+                return masked_code(certificate)
         return format_html('<code class="whitespace-nowrap">{}</code>', masked_code(certificate))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Certificate], search_term: str
+    ) -> tuple[QuerySet[Certificate], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return found, duplicates
+        # Codes are stored hashed and encrypted: a whole code is found by its keyed hash.
+        return found | queryset.filter(code_hash=certificate_code_hash(search_term)), duplicates
 
     @admin.display(description=_("code"))
     def code_clear(self, certificate: Certificate) -> str:
@@ -269,7 +283,8 @@ class RedemptionAdmin(ReadOnlyAdmin):
     )
     list_filter = (("certificate__livemode", admin.BooleanFieldListFilter),)
     list_select_related = ("certificate",)
-    search_fields = ("certificate__code", "order_id")
+    search_fields = ("order_id",)
+    search_help_text = _("An order id or a whole certificate code of Sarafan's own.")
     fields = (
         shown("certificate", _("certificate")),
         "order_id",
@@ -278,6 +293,15 @@ class RedemptionAdmin(ReadOnlyAdmin):
         shown("created_at", _("time")),
     )
     readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Redemption], search_term: str
+    ) -> tuple[QuerySet[Redemption], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return found, duplicates
+        by_code = queryset.filter(certificate__code_hash=certificate_code_hash(search_term))
+        return found | by_code, duplicates
 
 
 @admin.register(Delivery)

@@ -16,7 +16,7 @@ from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from . import fulfilment, services
-from .models import Brand, Certificate, Reward, RewardStatus, Waiting
+from .models import Brand, Certificate, Reward, RewardStatus, Waiting, certificate_code_hash
 from .schemas import (
     BrandChoiceIn,
     DecisionIn,
@@ -204,7 +204,7 @@ def cancel(
 def _certificate(request: HttpRequest, code: str) -> Certificate:
     caller = _caller(request)
     certificate = Certificate.objects.filter(
-        project=caller.project, livemode=caller.livemode, code=code.strip().upper()
+        project=caller.project, livemode=caller.livemode, code_hash=certificate_code_hash(code)
     ).first()
     if certificate is None:
         raise NotFound(f"No certificate '{code}'.", param="code")

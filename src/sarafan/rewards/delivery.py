@@ -321,7 +321,7 @@ def _render(parcel: Parcel, kind: str, language: str) -> CertificateEmail:
     )
     message.attach_alternative(html, "text/html")
     # What spends the certificate or opens the holder's portal: never in a development log.
-    mark_secrets(message, context["code"], context["pin"], recipient.portal_token)
+    mark_secrets(message, context["code"], context["pin"], recipient.portal_token_value())
     return message
 
 
@@ -331,7 +331,7 @@ def _error_text(exc: Exception, parcel: Parcel) -> str:
     secrets = (
         parcel.certificate.code_value(),
         parcel.certificate.pin_value(),
-        parcel.recipient.portal_token,
+        parcel.recipient.portal_token_value(),
     )
     text = mask_secrets(f"{type(exc).__name__}: {exc}", secrets)
     address = parcel.recipient.email

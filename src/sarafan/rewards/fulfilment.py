@@ -238,8 +238,7 @@ def make_certificate(reward: Reward, ready: Ready, *, project: Project) -> Certi
         # 79-bit random codes do not collide in practice, so no savepoint guards the insert:
         # should one ever collide, the unique constraint fails the transaction and nothing
         # is half-written (the event can be sent again).
-        certificate.code = new_certificate_code()
-        certificate.pin = new_pin()
+        certificate.keep_own_code(new_certificate_code(), new_pin())
     elif ready.pool_code is not None:
         code = ready.pool_code
         certificate.pool_code = code

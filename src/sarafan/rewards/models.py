@@ -3,7 +3,9 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from sarafan.core.crypto import decrypt
+from sarafan.core.codes import normalize_code
+from sarafan.core.crypto import decrypt, encrypt
+from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import public_id_factory
 from sarafan.core.models import Circuit, Scoped
 from sarafan.core.money import DEFAULT_CURRENCY, MoneyField
@@ -173,12 +175,21 @@ class CertificateKind(models.TextChoices):
     ISSUER = "issuer", _("from an external issuer")
 
 
+CODE_HASH_PURPOSE = "certificate_code"
+
+
+def certificate_code_hash(code: str) -> str:
+    """The keyed hash Sarafan's own certificate is found by: of the code as typed, normalized."""
+    return keyed_hash(normalize_code(code), purpose=CODE_HASH_PURPOSE)
+
+
 class Certificate(Scoped):
     """An e-certificate paying a reward.
 
-    Sarafan's own (`internal`): code + PIN in clear, a balance that only goes down, redeemed
-    through the API. From a pool or an external issuer: the brand's code and PIN kept
-    encrypted, redeemed at the brand.
+    No code or PIN is stored in clear. Sarafan's own (`internal`): the code as a keyed hash
+    (what the API finds it by) plus an encrypted copy, the PIN encrypted, a balance that only
+    goes down, redeemed through the API. From a pool or an external issuer: the brand's code
+    and PIN encrypted, redeemed at the brand (no hash: Sarafan's API does not redeem them).
     """
 
     public_id = models.CharField(max_length=32, unique=True, default=public_id_factory("crt"))
@@ -188,8 +199,9 @@ class Certificate(Scoped):
     kind = models.CharField(
         _("kind"), max_length=10, choices=CertificateKind.choices, default=CertificateKind.INTERNAL
     )
-    code = models.CharField(_("code"), max_length=32, unique=True, null=True, blank=True)
-    pin = models.CharField(_("PIN"), max_length=12, blank=True)
+    # Unique across the installation, as the clear codes were: /certificates/<code> is found
+    # by this hash within the caller's project and mode.
+    code_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     code_encrypted = models.TextField(blank=True)
     pin_encrypted = models.TextField(blank=True)
     brand = models.CharField(_("brand"), max_length=200, blank=True)
@@ -236,13 +248,19 @@ class Certificate(Scoped):
     def __str__(self) -> str:
         return self.public_id
 
+    def keep_own_code(self, code: str, pin: str) -> None:
+        """Set Sarafan's own code (hashed to be found, encrypted to be shown) and PIN (encrypted)."""
+        self.code_hash = certificate_code_hash(code)
+        self.code_encrypted = encrypt(normalize_code(code))
+        self.pin_encrypted = encrypt(pin) if pin else ""
+
     def code_value(self) -> str:
         """The code in clear, whatever the kind; never log it."""
-        return self.code or (decrypt(self.code_encrypted) if self.code_encrypted else "")
+        return decrypt(self.code_encrypted) if self.code_encrypted else ""
 
     def pin_value(self) -> str:
         """The PIN in clear ("" when there is none); never log it."""
-        return self.pin or (decrypt(self.pin_encrypted) if self.pin_encrypted else "")
+        return decrypt(self.pin_encrypted) if self.pin_encrypted else ""
 
 
 class Redemption(models.Model):
@@ -412,7 +430,8 @@ class Delivery(Scoped):
         Reward, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("reward")
     )
     kind = models.CharField(_("kind"), max_length=12, choices=DeliveryKind.choices)
-    to = models.EmailField(_("to"), max_length=254)
+    # Blanked when the recipient is erased.
+    to = models.EmailField(_("to"), max_length=254, blank=True)
     language = models.CharField(_("language"), max_length=8)
     status = models.CharField(_("status"), max_length=8, choices=DeliveryStatus.choices)
     error = models.CharField(_("error"), max_length=500, blank=True)
@@ -444,4 +463,4 @@ class Delivery(Scoped):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} → {self.to}: {self.status}"
+        return f"{self.kind} → {self.to or '—'}: {self.status}"
