@@ -9,6 +9,7 @@ from ninja import Query, Router
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest
+from sarafan.core.schemas import EARLIEST_DAY, LATEST_DAY, day_in_range
 from sarafan.projects.auth import secret_key_auth
 
 from . import services
@@ -23,11 +24,18 @@ def _day(value: str, *, param: str) -> date:
     try:
         if not _DAY.fullmatch(value):
             raise ValueError(value)
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(
             f"'{param}' must be a date as YYYY-MM-DD.", code="invalid_value", param=param
         ) from None
+    if not day_in_range(day):
+        raise InvalidRequest(
+            f"'{param}' must be a date from {EARLIEST_DAY} to before {LATEST_DAY}.",
+            code="invalid_value",
+            param=param,
+        )
+    return day
 
 
 @router.get("/summary", response=SummaryOut, by_alias=True, summary="Program summary")

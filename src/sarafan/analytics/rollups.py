@@ -26,6 +26,7 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from sarafan.core.schemas import EARLIEST, EARLIEST_DAY
 from sarafan.links.models import Click
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
@@ -75,7 +76,9 @@ def roll_up(*, project: Project, livemode: bool, since: date | None, today: date
             first = max(requested, _earliest_day(project, livemode) or today)
     else:
         clear_from = first = state.complete_until
-    first = min(first, today)
+    # Nothing before EARLIEST_DAY is rolled up (the API refuses such dates; a row stored
+    # before it did is left out): a walk from year 1 would take 24 000 batches.
+    first = min(max(first, EARLIEST_DAY), today)
     changed: set[date] = set()
     if state.checked_at is not None:
         after = state.checked_at - CHANGE_MARGIN
@@ -232,13 +235,21 @@ def _local_day(moment: datetime | None) -> date | None:
 
 
 def _earliest_day(project: Project, livemode: bool) -> date | None:
-    """The first day any rolled-up table has a row on, or None when they are all empty."""
+    """The first day since EARLIEST_DAY any rolled-up table has a row on, or None when
+    they are all empty."""
     scope = {"project": project, "livemode": livemode}
+    # Rows dated before it are not read at all: PostgreSQL stores what an offset pushes
+    # before year 1 as a BC date, which Python cannot even represent.
     firsts = [
-        Participant.objects.filter(**scope).aggregate(first=Min("created_at"))["first"],
-        Click.objects.filter(**scope).aggregate(first=Min("created_at"))["first"],
-        Order.objects.filter(**scope).aggregate(first=Min("occurred_at"))["first"],
-        Reward.objects.filter(**scope).aggregate(first=Min("created_at"))["first"],
+        model.objects.filter(**scope, **{f"{column}__gte": EARLIEST}).aggregate(first=Min(column))[
+            "first"
+        ]
+        for model, column in (
+            (Participant, "created_at"),
+            (Click, "created_at"),
+            (Order, "occurred_at"),
+            (Reward, "created_at"),
+        )
     ]
     days = [day for day in map(_local_day, firsts) if day is not None]
     return min(days, default=None)
@@ -247,7 +258,8 @@ def _earliest_day(project: Project, livemode: bool) -> date | None:
 def _days(queryset: QuerySet[Any], timestamp: str) -> set[date]:
     zone = timezone.get_default_timezone()
     return set(
-        queryset.annotate(changed_day=TruncDate(timestamp, tzinfo=zone))
+        queryset.filter(**{f"{timestamp}__gte": EARLIEST})
+        .annotate(changed_day=TruncDate(timestamp, tzinfo=zone))
         .order_by()
         .values_list("changed_day", flat=True)
         .distinct()

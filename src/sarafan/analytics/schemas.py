@@ -8,8 +8,12 @@ class SummaryQuery(Schema):
     """Query parameters; dates stay text here so a bad one is reported under its own name."""
 
     campaign: str | None = Field(default=None, max_length=32)
-    date_from: str | None = Field(default=None, alias="from")
-    date_to: str | None = Field(default=None, alias="to")
+    date_from: str | None = Field(
+        default=None, alias="from", json_schema_extra={"format": "date"}, description="YYYY-MM-DD"
+    )
+    date_to: str | None = Field(
+        default=None, alias="to", json_schema_extra={"format": "date"}, description="YYYY-MM-DD"
+    )
     group_by: str | None = None
 
 

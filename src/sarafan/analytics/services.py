@@ -36,6 +36,7 @@ from django.utils import timezone
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import InvalidRequest
 from sarafan.core.money import money_str
+from sarafan.core.sweeps import isolated
 from sarafan.projects.models import Project
 
 from . import rollups
@@ -159,11 +160,13 @@ def rollup_days(*, project: Project | None = None, since: date | None = None) ->
     """
     today = timezone.localdate(timezone=timezone.get_default_timezone())
     projects = [project] if project is not None else list(Project.objects.order_by("pk"))
-    return sum(
-        rollups.roll_up(project=each, livemode=livemode, since=since, today=today)
-        for each in projects
-        for livemode in (False, True)
-    )
+    days = 0
+    for each in projects:
+        # One project whose data breaks its rollup does not hold the others' back.
+        with isolated("analytics rollup", project=each.public_id):
+            for livemode in (False, True):
+                days += rollups.roll_up(project=each, livemode=livemode, since=since, today=today)
+    return days
 
 
 def _ratio(numerator: float | Decimal, denominator: float | Decimal) -> float:

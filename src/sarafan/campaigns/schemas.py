@@ -1,22 +1,18 @@
 """Pydantic schemas of the campaigns API (API.md, "Campaigns")."""
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sarafan.core.money import AsciiDecimal, money_str
+from sarafan.core.schemas import STORED, BoundedDateTime, Strict, Url
 
 from .models import Campaign, RewardRule
 
 Money = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, ge=0)]
 PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, gt=0)]
 Percent = Annotated[Decimal, AsciiDecimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TierIn(Strict):
@@ -96,16 +92,16 @@ class FraudIn(Strict):
 
 class CampaignIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    landing_url: str = Field(min_length=1, max_length=2000)
-    allowed_redirect_hosts: list[Annotated[str, Field(max_length=253)]] = Field(
+    landing_url: Url = Field(min_length=1, max_length=2000)
+    allowed_redirect_hosts: list[Annotated[Url, Field(max_length=253)]] = Field(
         default_factory=list, max_length=50
     )
     attribution_window_days: int = Field(default=30, ge=1, le=365)
     new_customers_only: bool = True
     currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
     status: Literal["draft", "active"] = "active"
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: BoundedDateTime | None = None
+    ends_at: BoundedDateTime | None = None
     rules: list[RuleIn] = Field(default_factory=list, max_length=50)
     limits: LimitsIn = Field(default_factory=LimitsIn)
     reward_source: RewardSourceIn = Field(default_factory=RewardSourceIn)
@@ -116,16 +112,16 @@ class CampaignPatch(Strict):
     """Every field optional; `rules` and `limits`, when sent, replace the old ones whole."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    landing_url: str | None = Field(default=None, min_length=1, max_length=2000)
-    allowed_redirect_hosts: list[Annotated[str, Field(max_length=253)]] | None = Field(
+    landing_url: Url | None = Field(default=None, min_length=1, max_length=2000)
+    allowed_redirect_hosts: list[Annotated[Url, Field(max_length=253)]] | None = Field(
         default=None, max_length=50
     )
     attribution_window_days: int | None = Field(default=None, ge=1, le=365)
     new_customers_only: bool | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     status: Literal["draft", "active", "paused", "ended"] | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: BoundedDateTime | None = None
+    ends_at: BoundedDateTime | None = None
     rules: list[RuleIn] | None = Field(default=None, max_length=50)
     limits: LimitsIn | None = None
     reward_source: RewardSourceIn | None = None
@@ -180,7 +176,9 @@ def campaign_out(campaign: Campaign, *, is_default: bool = False) -> dict[str, A
             "max_rewards": campaign.max_rewards,
         },
         "reward_source": campaign.reward_source or {"type": "internal"},
-        "fraud": FraudIn.model_validate(campaign.fraud or {}).model_dump(mode="json"),
+        "fraud": FraudIn.model_validate(campaign.fraud or {}, context=STORED).model_dump(
+            mode="json"
+        ),
         "stats": {"spent": money_str(campaign.spent), "rewards_count": campaign.rewards_count},
         "created_at": campaign.created_at.isoformat(),
         "updated_at": campaign.updated_at.isoformat(),

@@ -3,6 +3,7 @@ shape."""
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -11,6 +12,7 @@ from . import ratelimit
 from .addresses import client_ip
 from .errors import error_body
 from .idempotency import run_idempotent
+from .validation import has_control_character
 
 API_PREFIX = "/api/"
 _STATUS_ERRORS = {
@@ -36,11 +38,50 @@ class ApiMiddleware:
         if _content_length(request) > settings.SARAFAN_MAX_BODY_BYTES:
             return too_large()
         key = request.headers.get("Idempotency-Key")
+        if refused := _controlled_query(request):
+            return refused
+        if key and has_control_character(key):
+            return _controlled("Idempotency-Key", status=400)
         if request.method == "POST" and key:
             response = run_idempotent(request, key, self.get_response)
         else:
             response = self.get_response(request)
         return _json_error(response)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        """A path part with a control character (/participants/u%00-1) is refused by name."""
+        if request.path.startswith(API_PREFIX):
+            for name, value in kwargs.items():
+                if isinstance(value, str) and has_control_character(value):
+                    return _controlled(name)
+        return None
+
+
+def _controlled_query(request: HttpRequest) -> JsonResponse | None:
+    """No query parameter (name or value) may hold a control character: PostgreSQL cannot
+    compare text with a NUL in it, and no parameter of the API is more than one line."""
+    for name, values in request.GET.lists():
+        if has_control_character(name) or any(map(has_control_character, values)):
+            return _controlled(name)
+    return None
+
+
+def _controlled(param: str, *, status: int = 422) -> JsonResponse:
+    return JsonResponse(
+        error_body(
+            "invalid_request",
+            "invalid_value",
+            f"'{param}' must not contain control characters (NUL, line breaks, tabs and the like).",
+            param,
+        ),
+        status=status,
+    )
 
 
 def too_large() -> JsonResponse:

@@ -4,8 +4,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BeforeValidator
-
 from .errors import InvalidRequest, error_body
 
 # Ninja prefixes a location with where it came from; the param is what follows.
@@ -29,6 +27,15 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, dict[str, A
     first = errors[0] if errors else {}
     param = _param(first.get("loc", ()))
     code = _CODES.get(str(first.get("type", "")), "invalid_value")
+    if param is None and code in {"missing_field", "invalid_value"}:
+        # The body as a whole: absent (an empty POST), or JSON that is not an object.
+        if code == "missing_field":
+            return 422, error_body(
+                "invalid_request", "missing_body", "The request needs a JSON object as its body."
+            )
+        return 422, error_body(
+            "invalid_request", "invalid_body", "The request body must be a JSON object."
+        )
     if code == "unknown_field":
         message = f"Unknown field '{param}'."
     elif code == "missing_field":
@@ -40,20 +47,35 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, dict[str, A
     return 422, error_body("invalid_request", code, message, param)
 
 
+Pattern = re.Pattern[str]
+
+# Text of one line (names, e-mails, ids, codes, reasons): no C0 or C1 control, no DEL, and
+# no line or paragraph separator, which str.splitlines() and e-mail headers break on too.
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Text a person writes over several lines (notes, terms, a CSV): tab, line feed and carriage
+# return are its own; NUL (which PostgreSQL cannot store) and the other controls are not.
+CONTROLS_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def has_control_character(text: str) -> bool:
+    """A control character (or a line separator) in what must be one line of text."""
+    return CONTROLS.search(text) is not None
+
+
 # Unicode category Cc (C0 controls, DEL, C1 controls), and the invisible format characters
 # a URL must not hide either: soft hyphen, zero-width spaces and joiners, bidirectional marks
-# and overrides, word joiners, BOM. Browsers drop some of them from a host name ("shop.example\u00ad.evil.example" is
+# and overrides, line and paragraph separators, word joiners, BOM. Browsers drop some of them from a host name ("shop.example\u00ad.evil.example" is
 # shop.example.evil.example), and the others make a URL read otherwise than it leads. One
 # regex search is cheaper than a category lookup per character on the redirect.
-_HIDDEN_IN_URL = re.compile(
+HIDDEN_IN_URL = re.compile(
     "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff]"
+    "\u2028\u2029\u2066-\u206f\ufeff]"
 )
 
 
 def has_hidden_character(url: str) -> bool:
     """A control or invisible format character, which no URL Sarafan stores may hold."""
-    return _HIDDEN_IN_URL.search(url) is not None
+    return HIDDEN_IN_URL.search(url) is not None
 
 
 def refuse_control_characters(text: str, *, param: str) -> None:
@@ -67,16 +89,3 @@ def refuse_control_characters(text: str, *, param: str) -> None:
             code="invalid_value",
             param=param,
         )
-
-
-def _no_control_characters(value: object) -> object:
-    if isinstance(value, str) and has_hidden_character(value):
-        raise ValueError(
-            "must not contain control or invisible characters (tabs, line breaks, zero-width or "
-            "direction marks and the like)"
-        )
-    return value
-
-
-# Put in the Annotated[str, …] of every URL a schema takes, before any pattern.
-NoControlCharacters = BeforeValidator(_no_control_characters)

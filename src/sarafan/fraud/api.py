@@ -6,12 +6,13 @@ from typing import Annotated, Any, Literal
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import Conflict, NotFound
 from sarafan.core.money import AsciiDecimal
 from sarafan.core.pagination import paginate
+from sarafan.core.schemas import FreeText, Strict
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import secret_key_auth
@@ -36,10 +37,6 @@ def _changed(caller: ApiCaller) -> None:
     forget_lists(caller.project.pk, caller.livemode)
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class ListQuery(Schema):
     limit: int = 20
     starting_after: str | None = None
@@ -51,7 +48,7 @@ class ListQuery(Schema):
 class BlockIn(Strict):
     kind: Literal["email_pattern", "email_domain", "ip_range"]
     value: str = Field(min_length=1, max_length=254)
-    note: str = Field(default="", max_length=500)
+    note: FreeText = Field(default="", max_length=500)
 
 
 def block_out(entry: BlockRule) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.schemas import FraudIn
+from sarafan.core.schemas import STORED
 
 _ATTR = "_sarafan_fraud_settings"
 
@@ -20,7 +21,7 @@ def fraud_settings(campaign: Campaign) -> FraudIn:
     """
     cached: FraudIn | None = campaign.__dict__.get(_ATTR)
     if cached is None:
-        cached = FraudIn.model_validate(campaign.fraud or {})
+        cached = FraudIn.model_validate(campaign.fraud or {}, context=STORED)
         campaign.__dict__[_ATTR] = cached
     return cached
 

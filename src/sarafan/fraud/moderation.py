@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import Conflict
+from sarafan.core.sweeps import isolated
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
 from sarafan.rewards import services as rewards
@@ -324,31 +325,42 @@ def decide_many(
 
 
 def apply_review_deadlines(*, now: datetime | None = None) -> int:
-    """Decide cases nobody looked at within their campaign's review deadline."""
+    """Decide cases nobody looked at within their campaign's review deadline.
+
+    Campaign by campaign: one whose settings or cases make the sweep fail is logged under
+    its project and skipped; the other campaigns, of every project, are still decided."""
     now = now or timezone.now()
     decided = 0
-    campaigns = Campaign.objects.exclude(fraud={}).filter(
-        pk__in=Referral.objects.filter(status=ReferralStatus.REVIEW).values("campaign_id")
+    campaigns = (
+        Campaign.objects.exclude(fraud={})
+        .filter(pk__in=Referral.objects.filter(status=ReferralStatus.REVIEW).values("campaign_id"))
+        .select_related("project")
+        .order_by("project_id", "pk")
     )
     for campaign in campaigns:
-        config = fraud_settings(campaign)
-        if config.review_deadline_days is None:
-            continue
-        since = now - timedelta(days=config.review_deadline_days)
-        queue = review_queue(
-            project_id=campaign.project_id,
-            livemode=campaign.livemode,
-            campaign=campaign,
-            older_than=since,
-        )
-        result = decide_many(
-            list(queue[:500]),
-            action=config.review_deadline_action,
-            actor="system:review_deadline",
-            reason=f"no decision within {config.review_deadline_days} days",
-        )
-        decided += result.decided
+        with isolated("review deadlines", project=campaign.project.public_id):
+            decided += _apply_review_deadline(campaign, now)
     return decided
+
+
+def _apply_review_deadline(campaign: Campaign, now: datetime) -> int:
+    config = fraud_settings(campaign)
+    if config.review_deadline_days is None:
+        return 0
+    since = now - timedelta(days=config.review_deadline_days)
+    queue = review_queue(
+        project_id=campaign.project_id,
+        livemode=campaign.livemode,
+        campaign=campaign,
+        older_than=since,
+    )
+    result = decide_many(
+        list(queue[:500]),
+        action=config.review_deadline_action,
+        actor="system:review_deadline",
+        reason=f"no decision within {config.review_deadline_days} days",
+    )
+    return result.decided
 
 
 @transaction.atomic

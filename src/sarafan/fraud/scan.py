@@ -9,11 +9,14 @@ referrals, alerts and pauses as each rule says. Also here: the refund-rate flag.
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, CampaignStatus
+from sarafan.core.sweeps import isolated
 from sarafan.links.models import Click
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus
@@ -174,20 +177,31 @@ def _budget_burn(rule: StopRule, now: datetime) -> int:
     return 0
 
 
+def _run(rule: StopRule, now: datetime) -> int:
+    since = now - timedelta(minutes=rule.window_minutes)
+    if rule.kind in (K.VELOCITY_IP, K.VELOCITY_DEVICE):
+        return _shared_values(rule, since)
+    if rule.kind == K.VELOCITY_REFERRER:
+        return _busy_referrers(rule, since)
+    if rule.kind == K.CONVERSION_SPIKE:
+        return _conversion_spikes(rule, since)
+    if rule.kind == K.BUDGET_BURN:
+        return _budget_burn(rule, now)
+    return 0
+
+
 def run_stop_rules(*, now: datetime | None = None) -> int:
-    """Evaluate every enabled stop-rule once; returns how many referrals were held."""
+    """Evaluate every enabled stop-rule once; returns how many referrals were held.
+
+    Project by project: one whose data makes a rule fail is logged and skipped, and the
+    other projects' rules still run."""
     now = now or timezone.now()
+    rules = StopRule.objects.filter(enabled=True).select_related("project")
     held = 0
-    for rule in StopRule.objects.filter(enabled=True).order_by("project_id", "id"):
-        since = now - timedelta(minutes=rule.window_minutes)
-        if rule.kind in (K.VELOCITY_IP, K.VELOCITY_DEVICE):
-            held += _shared_values(rule, since)
-        elif rule.kind == K.VELOCITY_REFERRER:
-            held += _busy_referrers(rule, since)
-        elif rule.kind == K.CONVERSION_SPIKE:
-            held += _conversion_spikes(rule, since)
-        elif rule.kind == K.BUDGET_BURN:
-            held += _budget_burn(rule, now)
+    for _, grouped in groupby(rules.order_by("project_id", "id"), key=attrgetter("project_id")):
+        project_rules = list(grouped)
+        with isolated("stop-rules", project=project_rules[0].project.public_id):
+            held += sum(_run(rule, now) for rule in project_rules)
     return held
 
 

@@ -3,17 +3,14 @@
 from typing import Any, Literal
 
 from django.conf import settings
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from sarafan.core.money import money_str
+from sarafan.core.schemas import FreeJson, Strict
 from sarafan.links.schemas import qr_url, referral_url
 
 from .models import Participant
 from .selectors import participant_stats
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ParticipantIn(Strict):
@@ -22,7 +19,7 @@ class ParticipantIn(Strict):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, max_length=200)
-    attributes: dict[str, Any] | None = None
+    attributes: FreeJson | None = None
     tags: list[str] | None = None
     consent: dict[str, StrictBool] | None = None
     # The language of the e-mails this person gets ("" for the installation's default).

@@ -5,12 +5,13 @@ from typing import Any, Literal
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.pagination import paginate
+from sarafan.core.schemas import Strict
 from sarafan.fraud import moderation
 from sarafan.fraud.risk import REASONS
 from sarafan.fraud.selectors import evidence
@@ -110,10 +111,6 @@ def list_referrals(request: HttpRequest, query: Query[ReferralQuery]) -> dict[st
         queryset = queryset.filter(risk_reasons__icontains=f'"{query.reason}"')
     page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
     return {"object": "list", "data": [referral_out(r) for r in page], "has_more": has_more}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DecideIn(Strict):

@@ -13,6 +13,7 @@ rewards/recovery.py.
 import email.message
 import email.policy
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from django.utils import formats, timezone, translation
 from sarafan.core.errors import Conflict
 from sarafan.core.logging import mask_secrets
 from sarafan.core.mail import mark_secrets
+from sarafan.core.validation import CONTROLS
 from sarafan.links.qr import qr_png
 from sarafan.participants.models import Participant
 from sarafan.participants.schemas import portal_url
@@ -303,6 +305,16 @@ class CertificateEmail(EmailMultiAlternatives):
         return message
 
 
+# A run of controls, with the spaces around it: "Анна\r\n\tX" becomes "Анна X".
+_HEADER_BREAKS = re.compile(f" *{CONTROLS.pattern}+ *")
+
+
+def header_text(text: str) -> str:
+    """Text as one header line: a line break or another control in a stored name (older
+    data; the API refuses them now) would end the header early, and the mailer refuses it."""
+    return _HEADER_BREAKS.sub(" ", text).strip()
+
+
 def _render(parcel: Parcel, kind: str, language: str) -> CertificateEmail:
     recipient = parcel.recipient
     with translation.override(language):
@@ -313,10 +325,10 @@ def _render(parcel: Parcel, kind: str, language: str) -> CertificateEmail:
     message = CertificateEmail(
         qr=qr_png(context["code"]),
         qr_cid=context["qr_cid"],
-        subject=" ".join(subject.splitlines()).strip(),
+        subject=header_text(subject),
         body=text,
-        from_email=parcel.project.email_from or settings.DEFAULT_FROM_EMAIL,
-        to=[str(Address(display_name=recipient.name, addr_spec=recipient.email))],
+        from_email=header_text(parcel.project.email_from or settings.DEFAULT_FROM_EMAIL),
+        to=[str(Address(display_name=header_text(recipient.name), addr_spec=recipient.email))],
         headers={"Auto-Submitted": "auto-generated", "Content-Language": language},
     )
     message.attach_alternative(html, "text/html")

@@ -5,10 +5,11 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate
+from sarafan.core.schemas import Strict, Url
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -27,13 +28,9 @@ BEARER_HELP = (
 )
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class IssuerIn(Strict):
     name: str = Field(description="1–200 characters")
-    url: str = Field(description=URL_HELP)
+    url: Url = Field(description=URL_HELP)
     token: str = Field(default="", description=BEARER_HELP)
     brand: str | None = Field(default=None, description="brand id, brd_…, of the certificates")
     timeout_seconds: float = Field(
@@ -47,7 +44,7 @@ class IssuerPatch(Strict):
     A new url or token closes the circuit."""
 
     name: str | None = None
-    url: str | None = Field(default=None, description=URL_HELP)
+    url: Url | None = Field(default=None, description=URL_HELP)
     token: str | None = Field(default=None, description=BEARER_HELP)
     brand: str | None = None
     timeout_seconds: float | None = None

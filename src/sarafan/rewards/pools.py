@@ -23,6 +23,7 @@ from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.ids import new_public_id
 from sarafan.core.money import DEFAULT_CURRENCY, is_currency_code, is_plain_decimal, quantize
+from sarafan.core.schemas import EARLIEST, LATEST
 from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
@@ -208,6 +209,9 @@ def _expiry(value: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, zone)
+    # 9999-12-31 with a negative offset cannot even be stored (or read back) as UTC.
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(value)
     return moment
 
 
@@ -238,7 +242,11 @@ def _parse_row(
     try:
         expires_at = _expiry(expiry_text)
     except ValueError:
-        return code, "invalid_expiry", "The expiry is not an ISO date or date-time."
+        return (
+            code,
+            "invalid_expiry",
+            "The expiry is not an ISO date or date-time from 2000 to before 2100.",
+        )
     if expires_at is not None and expires_at <= now:
         return code, "expired", "The expiry is in the past."
     return _Row(line, code, pin, code_hash(code), pool.denomination, expires_at)

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sarafan.core.errors import NotFound
 from sarafan.core.money import AsciiDecimal, money_str
 from sarafan.core.pagination import paginate
-from sarafan.core.validation import NoControlCharacters
+from sarafan.core.schemas import FreeText, Strict, Url
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -25,16 +25,10 @@ PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, deci
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class BrandIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    logo_url: Annotated[str, NoControlCharacters] = Field(
-        default="", max_length=500, pattern=r"^(https?://\S+)?$"
-    )
-    terms: str = Field(default="", max_length=20_000)
+    logo_url: Url = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    terms: FreeText = Field(default="", max_length=20_000)
     currency: Currency = "RUB"
 
 
@@ -46,7 +40,7 @@ class PoolIn(Strict):
 
 
 class CodesUploadIn(Strict):
-    csv: str = Field(min_length=1, description="CSV with the header code,pin,nominal,expiry")
+    csv: FreeText = Field(min_length=1, description="CSV with the header code,pin,nominal,expiry")
     dry_run: bool = Field(default=False, description="check every row, store nothing")
 
 

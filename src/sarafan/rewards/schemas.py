@@ -3,17 +3,14 @@
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sarafan.core.money import AsciiDecimal, money_str
+from sarafan.core.schemas import FreeText, Strict
 
 from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
 PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ManualRewardIn(Strict):
@@ -22,11 +19,11 @@ class ManualRewardIn(Strict):
     # None: the campaign's currency (RUB without a campaign).
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     campaign: str | None = Field(default=None, max_length=32)
-    note: str = Field(default="", max_length=200)
+    note: FreeText = Field(default="", max_length=200)
 
 
 class DecisionIn(Strict):
-    note: str = Field(default="", max_length=500)
+    note: FreeText = Field(default="", max_length=500)
 
 
 class BrandChoiceIn(Strict):

@@ -4,14 +4,11 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Status
-from pydantic import ValidationError as PydanticError
 
-from sarafan.core.errors import SarafanError
-from sarafan.core.validation import validation_error
 from sarafan.projects.auth import secret_key_auth
 
 from .schemas import BatchIn, EventIn
-from .services import record_event
+from .services import record_batch, record_event
 
 router = Router(auth=secret_key_auth, tags=["events"])
 
@@ -26,14 +23,5 @@ def create(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any]]:
 @router.post("/batch", response=dict, summary="Send up to 1000 events; each answered in order")
 def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     caller = request.auth  # type: ignore[attr-defined]
-    results: list[dict[str, Any]] = []
-    for item in payload.events:
-        try:
-            data = EventIn.model_validate(item)
-            _, body = record_event(project=caller.project, livemode=caller.livemode, data=data)
-            results.append(body)
-        except PydanticError as exc:
-            results.append(validation_error([dict(e) for e in exc.errors()])[1])
-        except SarafanError as exc:
-            results.append(exc.as_body())
+    results = record_batch(project=caller.project, livemode=caller.livemode, items=payload.events)
     return {"object": "list", "results": results}

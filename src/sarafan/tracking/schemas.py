@@ -1,18 +1,14 @@
 """Pydantic schemas of the events API (API.md, "Events")."""
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sarafan.core.money import AsciiDecimal
+from sarafan.core.schemas import EventTime, FreeJson, Strict
 
 Short = Annotated[str, Field(max_length=500)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(Strict):
@@ -20,7 +16,7 @@ class CustomerIn(Strict):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, max_length=200)
-    attributes: dict[str, Any] | None = None
+    attributes: FreeJson | None = None
     tags: list[str] | None = None
     consent: dict[str, bool] | None = None
 
@@ -59,9 +55,12 @@ class EventIn(Strict):
     channel: str | None = Field(default=None, max_length=20)
     invitee: InviteeIn | None = None
     context: ContextIn = Field(default_factory=ContextIn)
-    occurred_at: datetime | None = None
-    metadata: dict[str, Any] | None = None
+    occurred_at: EventTime | None = None
+    metadata: FreeJson | None = None
 
 
-class BatchIn(Strict):
+class BatchIn(BaseModel):
+    """Each item is checked as an EventIn on its own: one bad item is that item's error."""
+
+    model_config = ConfigDict(extra="forbid")
     events: list[dict[str, Any]] = Field(min_length=1, max_length=1000)

@@ -5,6 +5,7 @@ second copy of an order (sent twice, or at the same moment on two servers) find 
 one's answer instead of rewarding again.
 """
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,11 +13,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from pydantic import ValidationError as PydanticError
 
 from sarafan.campaigns.models import Campaign, Recipient, RewardRule
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, find_campaign
-from sarafan.core.errors import InvalidRequest, NotFound
+from sarafan.core.errors import InvalidRequest, NotFound, SarafanError, error_body
 from sarafan.core.money import DEFAULT_CURRENCY, money_str
+from sarafan.core.validation import validation_error
 from sarafan.fraud.scan import check_refund_rate
 from sarafan.fraud.services import record_signals, risk_out
 from sarafan.fraud.signals import Identity
@@ -33,6 +36,7 @@ from sarafan.rewards.services import BudgetContended, Grant, cancel_reward, gran
 from .models import Event, EventType, Invite, Order, OrderStatus
 from .schemas import CustomerIn, EventIn, OrderIn
 
+logger = logging.getLogger("sarafan.tracking")
 FUTURE_TOLERANCE = timedelta(days=1)
 # The reason a paid order of 0.00 earns nothing, shown in the answer's fraud.reasons.
 ZERO_AMOUNT = "order_amount_zero"
@@ -624,3 +628,31 @@ def record_event(*, project: Project, livemode: bool, data: EventIn) -> tuple[in
         # The campaign's budget or max rewards is nearly used up: everything this event
         # wrote was rolled back, and it runs again deciding reward by reward.
         return handler(project, livemode, data, exact=True)
+
+
+def record_batch(
+    *, project: Project, livemode: bool, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Accept up to 1000 events in order; each answer is the event's body or its own error.
+
+    Each item is checked and recorded on its own, in a savepoint: an item that is refused,
+    or that fails in a way nobody foresaw, leaves the items before it committed and the
+    ones after it processed, and answers an `error` in its place instead of ending the batch.
+    """
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            with transaction.atomic():
+                data = EventIn.model_validate(item)
+                _, body = record_event(project=project, livemode=livemode, data=data)
+        except PydanticError as exc:
+            body = validation_error([dict(e) for e in exc.errors()])[1]
+        except SarafanError as exc:
+            body = exc.as_body()
+        except Exception:
+            logger.exception("batch item %d of project %s failed", index, project.public_id)
+            body = error_body(
+                "server", "server_error", "This event could not be recorded; it was logged."
+            )
+        results.append(body)
+    return results
