@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.rewards.smtp import Inbox, SmtpServer, _Controller, mailer
+from tests.rewards.smtp import Inbox, SmtpServer, mailer, start_server
 
 
 @dataclass
@@ -41,14 +41,7 @@ class HoldingInbox(Inbox):
 
 
 def start_holding_server(hold: int = 1) -> SmtpServer:
-    inbox = HoldingInbox(hold=hold)
-    controller = _Controller(inbox)
-    try:
-        controller.start()
-    except BaseException:
-        controller.listener.close()
-        raise
-    return SmtpServer(inbox, controller, controller.port)
+    return start_server(HoldingInbox(hold=hold))
 
 
 @pytest.fixture

@@ -84,8 +84,9 @@ class _Controller(Controller):
         )
 
 
-def start_server() -> SmtpServer:
-    inbox = Inbox()
+def start_server(inbox: Inbox | None = None) -> SmtpServer:
+    """An SMTP server on a free loopback port, collecting into `inbox` (a new Inbox)."""
+    inbox = Inbox() if inbox is None else inbox
     controller = _Controller(inbox)
     try:
         controller.start()
