@@ -580,6 +580,10 @@ def test_resend_e_mails_the_certificate_again(
         f"The certificate will be e-mailed again to {chain.referrer.email} in a moment."
     ]
     assert smtp.messages == []  # the worker sends it, not the console's request
+    # Being sent is not an error: a plain label, not a red one.
+    html = _speaking(admin_client, "en").get(_url("rewards_delivery_changelist"))
+    [sending] = re.findall(r"<span class=\"([^\"]*)\">\s*sending\s*</span>", html.content.decode())
+    assert "bg-red" not in sending, html.content.decode()[-3000:]
     assert run_queued(send_resend) == ["sent"]
     [message] = smtp.messages
     assert message["To"].addresses[0].addr_spec == chain.referrer.email

@@ -338,5 +338,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def outcome(self, sent: Delivery) -> str:
-        variant = "success" if sent.status == DeliveryStatus.SENT else "danger"
+        variant = {DeliveryStatus.SENT: "success", DeliveryStatus.SENDING: ""}.get(
+            sent.status, "danger"
+        )
         return label(sent.get_status_display(), variant)
