@@ -99,11 +99,13 @@ def statements(sql: Sequence[str]) -> set[tuple[str, str]]:
 
 
 def script_branches(script: str) -> tuple[list[str], list[str]]:
-    """The SQL statements of event.sql's signup branch (`\\if`) and order branch (`\\else`).
+    """The SQL statements event.sql runs for a signup (its `\\if` branches and what stands
+    outside them) and for an order (its `\\else` branches and what stands outside them).
 
     Comments and meta-commands are dropped; a statement ends with `;` or `\\gset`.
     """
-    branches: dict[str, list[str]] = {"if": [], "else": []}
+    signup: list[str] = []
+    order: list[str] = []
     branch = ""
     current: list[str] = []
     for raw in script.splitlines():
@@ -116,9 +118,13 @@ def script_branches(script: str) -> tuple[list[str], list[str]]:
             branch = ""
         elif line.startswith("\\") or not line.strip():
             continue
-        elif branch:
+        else:
             current.append(line)
             if line.endswith((";", "\\gset")):
-                branches[branch].append("\n".join(current))
+                statement = "\n".join(current)
                 current = []
-    return branches["if"], branches["else"]
+                if branch != "else":
+                    signup.append(statement)
+                if branch != "if":
+                    order.append(statement)
+    return signup, order

@@ -56,6 +56,10 @@ INSERT INTO links_link
     (project_id, livemode, public_id, participant_id, campaign_id, code, channel, utm,
      is_primary, created_at)
 VALUES (:project, false, 'lnk_q' || :key, :cust, :campaign, 'Q' || :key, 'link', '{}', true, now());
+\else
+SELECT id FROM participants_participant WHERE id = :cust FOR NO KEY UPDATE;
+\endif
+-- Both: the customer's identity signals (the order's are already there: the conflict path).
 INSERT INTO fraud_fingerprint
     (project_id, livemode, participant_id, kind, value_hash, first_seen_at, last_seen_at)
 VALUES
@@ -65,6 +69,7 @@ VALUES
     (:project, false, :cust, 'ip_net', encode(sha256(('net-' || :client_id)::bytea), 'hex'), now(), now()),
     (:project, false, :cust, 'user_agent', encode(sha256('bench-ua'::bytea), 'hex'), now(), now())
 ON CONFLICT (participant_id, kind, value_hash) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at;
+\if :i % 2 = 1
 \set link random(:lmin, :lmax)
 INSERT INTO referrals_referral
     (project_id, livemode, public_id, campaign_id, referrer_id, referee_id, link_id, channel,
@@ -134,16 +139,6 @@ UPDATE tracking_event SET referral_id = :ref,
                                     'reasons', jsonb_build_array()))
 WHERE id = :evt;
 \else
-SELECT id FROM participants_participant WHERE id = :cust FOR NO KEY UPDATE;
-INSERT INTO fraud_fingerprint
-    (project_id, livemode, participant_id, kind, value_hash, first_seen_at, last_seen_at)
-VALUES
-    (:project, false, :cust, 'email', encode(sha256(('email-' || :cust)::bytea), 'hex'), now(), now()),
-    (:project, false, :cust, 'visitor', encode(sha256(('visitor-' || :cust)::bytea), 'hex'), now(), now()),
-    (:project, false, :cust, 'ip', encode(sha256(('ip-' || :cust)::bytea), 'hex'), now(), now()),
-    (:project, false, :cust, 'ip_net', encode(sha256(('net-' || :client_id)::bytea), 'hex'), now(), now()),
-    (:project, false, :cust, 'user_agent', encode(sha256('bench-ua'::bytea), 'hex'), now(), now())
-ON CONFLICT (participant_id, kind, value_hash) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at;
 INSERT INTO tracking_event
     (project_id, livemode, public_id, type, participant_id, referral_id, channel, order_id,
      amount, currency, payload, signals, response, occurred_at, created_at)
