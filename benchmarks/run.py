@@ -16,11 +16,13 @@ campaign and 500 referrers through the API, and measures only through HTTP, the 
   pooling   wrk on /readyz with the connection pool against the same server without it
   tasks     enqueue-to-start latency at a steady rate and after a burst, and drain rate, of
             the task worker on the database and on the RQ backend, against pgbench's
-            single-client one-row INSERT rate
+            single-client one-row INSERT rate (on a fresh database of its own)
   memory    peak RSS of the web worker processes and of the task worker
 
+Each step is a module of scenarios/ with `run(bench)`; what they share is in harness/.
 Every process it starts runs in its own process group and is killed on exit, error or
-Ctrl+C. See benchmarks/README.md for what each figure means and its target.
+Ctrl+C. It exits 1 when a step failed or a figure lacks its baseline. See
+benchmarks/README.md for what each figure means and its target.
 """
 
 import argparse
