@@ -10,6 +10,7 @@ tables it writes and locks are those the services write and lock for the same ev
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,11 +129,19 @@ def test_the_floors_run_against_the_migrated_schema(
             "SELECT count(*) FROM tracking_order WHERE order_id LIKE 'pgo-%%'"
         ).fetchone()
         rewards = conn.execute(
-            "SELECT trigger, count(*) FROM rewards_reward WHERE public_id LIKE 'rwd_q%%' "
-            "GROUP BY trigger ORDER BY trigger"
+            "SELECT trigger, amount, dedupe_key FROM rewards_reward "
+            "WHERE public_id LIKE 'rwd_q%%' ORDER BY id"
         ).fetchall()
         assert orders == (2,)
-        assert rewards == [("first_order", 2), ("signup", 2)]
+        assert sorted((trigger, str(amount)) for trigger, amount, _ in rewards) == [
+            ("first_order", "500.00"),
+            ("first_order", "500.00"),
+            ("signup", "300.00"),
+            ("signup", "300.00"),
+        ]
+        # The services' shape of the key (pgbench substitutes :names inside literals too).
+        pattern = re.compile(r"cmp\d+:rule\d+:(referee:referral\d+:signup|referrer:order\d+)")
+        assert all(pattern.fullmatch(key) for _, _, key in rewards), rewards
 
         conn.execute(floor.TASK_SCRATCH_DDL)
         try:

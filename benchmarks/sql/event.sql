@@ -27,6 +27,8 @@
 -- \gset persist per client between transactions, so :i counts this client's events: odd
 -- ones are signups, even ones the paid order of the customer that client signed up last.
 -- :key = (run, client, i) is unique, so public ids, codes and order ids never collide.
+-- pgbench substitutes :name even inside string literals (':rule', ':referrer:order'), so
+-- the variables set here have names that no literal contains (rw_…).
 -- Secrets are never stored in clear: a certificate's code is a hash plus an encrypted copy,
 -- its PIN and the portal token likewise; stand-ins of the same sizes are written here.
 --
@@ -78,7 +80,7 @@ INSERT INTO referrals_referral
 SELECT :project, false, 'ref_q' || :key, :campaign, l.participant_id, :cust, l.id, 'link',
        'code', 'pending', 0.0, 'allow', '[]', '{}', NULL, now(), NULL
 FROM links_link l WHERE l.id >= :link ORDER BY l.id LIMIT 1
-RETURNING id AS ref, referrer_id AS referrer \gset
+RETURNING id AS ref, referrer_id AS rw_referrer \gset
 INSERT INTO referrals_referralevent (referral_id, kind, data, created_at)
 VALUES (:ref, 'created',
         '{"source": "code", "status": "pending", "risk": {"score": 0.0, "decision": "allow", "reasons": []}}',
@@ -98,46 +100,12 @@ VALUES
                         'user_agent', encode(sha256('bench-ua'::bytea), 'hex')),
      '{}', now(), now())
 RETURNING id AS evt \gset
-INSERT INTO rewards_reward
-    (project_id, livemode, public_id, campaign_id, rule_id, referral_id, recipient_id, order_id,
-     trigger, amount, currency, status, available_at, reason, dedupe_key, brand_id, waiting,
-     choose_by, attempts, next_attempt_at, last_error, issued_at, banked_into_id, created_at,
-     updated_at)
-VALUES
-    (:project, false, 'rwd_q' || :key, :campaign, :rule_signup, :ref, :cust, NULL, 'signup',
-     300.00, 'RUB', 'issued', now(), '',
-     'cmp' || :campaign || ':rule' || :pos_signup || ':referee:referral' || :ref || ':signup',
-     NULL, '', NULL, 0, NULL, '', now(), NULL, now(), now())
-RETURNING id AS rwd \gset
-INSERT INTO rewards_certificate
-    (project_id, livemode, public_id, reward_id, kind, code_hash, code_encrypted, pin_encrypted,
-     brand, catalog_brand_id, pool_code_id, issuer_id, external_id, amount, balance, currency,
-     status, expires_at, reminded_at, created_at)
-VALUES
-    (:project, false, 'crt_q' || :key, :rwd, 'internal',
-     encode(sha256(('SF-Q' || :key)::bytea), 'hex'), repeat('c', 140), repeat('p', 120), 'Bench',
-     NULL, NULL, NULL, '', 300.00, 300.00, 'RUB', 'active', now() + interval '365 days', NULL,
-     now());
-INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
-VALUES (:rwd, '', 'pending', 'system', 'created', now()),
-       (:rwd, 'pending', 'approved', 'system', 'no hold period', now()),
-       (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
-UPDATE campaigns_campaign SET spent = spent + 300.00, rewards_count = rewards_count + 1
-WHERE id = :campaign AND (budget IS NULL OR budget >= spent + 300.00)
-  AND (max_rewards IS NULL OR max_rewards >= rewards_count + 1);
-UPDATE tracking_event SET referral_id = :ref,
-    response = jsonb_build_object(
-        'id', 'evt_q' || :key, 'object', 'event', 'type', 'signup', 'livemode', false,
-        'occurred_at', now(), 'customer', 'pgb-' || :key,
-        'referral', jsonb_build_object('id', 'ref_q' || :key, 'referrer', 'r1',
-                                       'referee', 'pgb-' || :key, 'status', 'pending',
-                                       'channel', 'link'),
-        'rewards', jsonb_build_array(jsonb_build_object(
-            'id', 'rwd_q' || :key, 'recipient', 'pgb-' || :key, 'amount', '300.00',
-            'currency', 'RUB', 'status', 'issued', 'available_at', now())),
-        'fraud', jsonb_build_object('score', 0.0, 'decision', 'allow',
-                                    'reasons', jsonb_build_array()))
-WHERE id = :evt;
+-- The referee's signup reward (no order).
+\set rw_recipient :cust
+\set rw_rule :rule_signup
+\set rw_pos :pos_signup
+\set rw_amount 300
+\set rw_order 0
 \else
 INSERT INTO tracking_event
     (project_id, livemode, public_id, type, participant_id, referral_id, channel, order_id,
@@ -165,16 +133,28 @@ WHERE id = :cust;
 UPDATE referrals_referral SET status = 'qualified', qualified_at = now() WHERE id = :ref;
 INSERT INTO referrals_referralevent (referral_id, kind, data, created_at)
 VALUES (:ref, 'qualified', '{}', now());
-SELECT id FROM participants_participant WHERE id = :referrer FOR NO KEY UPDATE;
+SELECT id FROM participants_participant WHERE id = :rw_referrer FOR NO KEY UPDATE;
+-- The referrer's first-order reward.
+\set rw_recipient :rw_referrer
+\set rw_rule :rule_first
+\set rw_pos :pos_first
+\set rw_amount 500
+\set rw_order :ord
+\endif
+-- Both: the reward, issued at once with its certificate, its three history steps in one
+-- statement, and the reservation of its amount in the campaign's counters.
 INSERT INTO rewards_reward
     (project_id, livemode, public_id, campaign_id, rule_id, referral_id, recipient_id, order_id,
      trigger, amount, currency, status, available_at, reason, dedupe_key, brand_id, waiting,
      choose_by, attempts, next_attempt_at, last_error, issued_at, banked_into_id, created_at,
      updated_at)
 VALUES
-    (:project, false, 'rwd_q' || :key, :campaign, :rule_first, :ref, :referrer, :ord,
-     'first_order', 500.00, 'RUB', 'issued', now(), '',
-     'cmp' || :campaign || ':rule' || :pos_first || ':referrer:order' || :ord,
+    (:project, false, 'rwd_q' || :key, :campaign, :rw_rule, :ref, :rw_recipient,
+     NULLIF(:rw_order, 0), CASE WHEN :rw_order = 0 THEN 'signup' ELSE 'first_order' END,
+     :rw_amount, 'RUB', 'issued', now(), '',
+     'cmp' || :campaign || ':rule' || :rw_pos || CASE WHEN :rw_order = 0
+         THEN ':referee:referral' || :ref || ':signup'
+         ELSE ':referrer:order' || :rw_order END,
      NULL, '', NULL, 0, NULL, '', now(), NULL, now(), now())
 RETURNING id AS rwd \gset
 INSERT INTO rewards_certificate
@@ -184,15 +164,31 @@ INSERT INTO rewards_certificate
 VALUES
     (:project, false, 'crt_q' || :key, :rwd, 'internal',
      encode(sha256(('SF-Q' || :key)::bytea), 'hex'), repeat('c', 140), repeat('p', 120), 'Bench',
-     NULL, NULL, NULL, '', 500.00, 500.00, 'RUB', 'active', now() + interval '365 days', NULL,
-     now());
+     NULL, NULL, NULL, '', :rw_amount, :rw_amount, 'RUB', 'active', now() + interval '365 days',
+     NULL, now());
 INSERT INTO rewards_rewardevent (reward_id, from_status, to_status, actor, note, created_at)
 VALUES (:rwd, '', 'pending', 'system', 'created', now()),
        (:rwd, 'pending', 'approved', 'system', 'no hold period', now()),
        (:rwd, 'approved', 'issued', 'system', 'certificate crt_q' || :key, now());
-UPDATE campaigns_campaign SET spent = spent + 500.00, rewards_count = rewards_count + 1
-WHERE id = :campaign AND (budget IS NULL OR budget >= spent + 500.00)
+UPDATE campaigns_campaign SET spent = spent + :rw_amount, rewards_count = rewards_count + 1
+WHERE id = :campaign AND (budget IS NULL OR budget >= spent + :rw_amount)
   AND (max_rewards IS NULL OR max_rewards >= rewards_count + 1);
+-- The event's answer.
+\if :i % 2 = 1
+UPDATE tracking_event SET referral_id = :ref,
+    response = jsonb_build_object(
+        'id', 'evt_q' || :key, 'object', 'event', 'type', 'signup', 'livemode', false,
+        'occurred_at', now(), 'customer', 'pgb-' || :key,
+        'referral', jsonb_build_object('id', 'ref_q' || :key, 'referrer', 'r1',
+                                       'referee', 'pgb-' || :key, 'status', 'pending',
+                                       'channel', 'link'),
+        'rewards', jsonb_build_array(jsonb_build_object(
+            'id', 'rwd_q' || :key, 'recipient', 'pgb-' || :key, 'amount', '300.00',
+            'currency', 'RUB', 'status', 'issued', 'available_at', now())),
+        'fraud', jsonb_build_object('score', 0.0, 'decision', 'allow',
+                                    'reasons', jsonb_build_array()))
+WHERE id = :evt;
+\else
 UPDATE tracking_event SET referral_id = :ref,
     response = jsonb_build_object(
         'id', 'evt_q' || :key, 'object', 'event', 'type', 'order', 'livemode', false,
