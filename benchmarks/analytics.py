@@ -26,7 +26,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+from harness import pg
+
 DATABASE = "sarafan_bench_analytics"
 DAYS = 90
 PARTICIPANTS = 50_000
@@ -37,18 +38,10 @@ SHARES = 100_000
 SIGNUPS, ORDERS, REFUNDS = REFERRALS, 2 * REFERRALS, REFERRALS // 3
 
 
-def _admin(sql: str) -> None:
-    import psycopg  # Django's own PostgreSQL driver
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql)
-
-
 def _setup(data_dir: str) -> None:
-    _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {DATABASE}")
+    pg.recreate_database(DATABASE)
     os.environ.update(
-        DATABASE_URL=f"{SERVER}/{DATABASE}",
+        DATABASE_URL=f"{pg.SERVER}/{DATABASE}",
         SARAFAN_DATA_DIR=data_dir,
         SARAFAN_DEBUG="0",
         SARAFAN_DB_POOL="0",
@@ -363,7 +356,7 @@ def main() -> int:
 
             connections.close_all()
             if not args.keep:
-                _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+                pg.drop_database(DATABASE)
     return 0
 
 

@@ -41,12 +41,9 @@ import email.message
 import email.policy
 import json
 import os
-import platform
 import re
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -64,9 +61,13 @@ import httpx
 import psycopg
 from aiosmtpd.controller import Controller
 
-ROOT = Path(__file__).resolve().parent.parent
-SARAFAN = ROOT / ".venv" / "bin" / "sarafan"
-SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+from harness import pg
+from harness.env import bench_env
+from harness.machine import summary
+from harness.paths import SARAFAN
+from harness.processes import HarnessError, Processes, free_port
+from harness.report import percentile
+
 DATABASE = "sarafan_bench_fulfil"
 HOST = "127.0.0.1"
 DENOMINATION = "500.00"
@@ -76,16 +77,8 @@ CODE_RE = re.compile(r"\bFUL-[A-Z]-\d{7}-Q7\b")
 MAIL_TIMEOUT = 120.0
 START_TIMEOUT = 60.0
 DELIVER_TASK = "%deliver_reward"
-# Settings the benchmark decides itself; inherited values would make runs incomparable.
-STRIPPED_ENV = (
-    "DATABASE_URL",
-    "SARAFAN_DATA_DIR",
-    "SARAFAN_DEBUG",
-    "SARAFAN_TASK_BACKEND",
-    "SARAFAN_BASE_URL",
-    "SARAFAN_WORKERS",
-    "REDIS_URL",
-    "DJANGO_SETTINGS_MODULE",
+# The benchmark's own SMTP server is the only one; no inherited mail setting may point away.
+EMAIL_SETTINGS = (
     "SARAFAN_EMAIL_HOST",
     "SARAFAN_EMAIL_PORT",
     "SARAFAN_EMAIL_USER",
@@ -95,20 +88,8 @@ STRIPPED_ENV = (
 )
 
 
-class BenchError(RuntimeError):
-    """Something the benchmark needs did not work; the run stops with this message."""
-
-
 def line(label: str, value: object) -> None:
     print(f"  {label:<46} {value}", flush=True)
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def spread_ms(values: Sequence[float]) -> str:
@@ -163,15 +144,9 @@ class Mailbox:
         return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def start_smtp(mailbox: Mailbox) -> tuple[Controller, int]:
     for attempt in range(5):
-        port = free_port()
+        port = free_port(HOST)
         controller = Controller(mailbox, hostname=HOST, port=port)
         try:
             controller.start()
@@ -184,58 +159,7 @@ def start_smtp(mailbox: Mailbox) -> tuple[Controller, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# Processes and the API
-
-
-class Processes:
-    """Starts subprocesses in new sessions and kills exactly those groups on the way out."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self._live: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str]) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self._live.append((name, proc))
-
-    def check_alive(self) -> None:
-        for name, proc in self._live:
-            if proc.poll() is not None:
-                raise BenchError(f"{name} exited with {proc.returncode}:\n{self.tail(name)}")
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        path = self.logs / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def names(self) -> list[str]:
-        return [name for name, _proc in self._live]
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(self._live):
-            # The group id is the leader's pid, ours as long as the leader is not reaped.
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _name, proc in self._live:
-            with suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for _name, proc in self._live:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-        self._live.clear()
+# The API
 
 
 class Api:
@@ -271,7 +195,7 @@ class Api:
     def call(self, method: str, path: str, body: object = None) -> Any:
         status, data = self.request(method, path, body)
         if status not in (200, 201):
-            raise BenchError(f"{method} {path} answered {status}: {str(data)[:500]}")
+            raise HarnessError(f"{method} {path} answered {status}: {str(data)[:500]}")
         return data
 
     def listing(self, path: str, **params: str) -> list[dict[str, Any]]:
@@ -519,7 +443,7 @@ class Bench:
             f"rejected {report['rejected']}",
         )
         if report["accepted"] != args.codes:
-            raise BenchError(f"the upload stored {report['accepted']} of {args.codes} codes")
+            raise HarnessError(f"the upload stored {report['accepted']} of {args.codes} codes")
         campaign = create_campaign(api, "Fulfilment A", pool)
         ids = [f"ra-{i:06d}" for i in range(args.orders + 1)]
         start = time.monotonic()
@@ -533,7 +457,7 @@ class Bench:
             api, campaign, {warm_id: referrers.pop(warm_id)}, tag="aw", first_ip=0, threads=1
         )
         if warm[0].error or not wait_until(lambda: len(self.mailbox.mails("FUL-A-")) >= 1, 60):
-            raise BenchError(
+            raise HarnessError(
                 f"the warm-up order's e-mail did not arrive: {warm[0]}\n"
                 + self.procs.tail("worker")
             )
@@ -707,33 +631,15 @@ class Bench:
 # Set-up and the run
 
 
-def machine() -> str:
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    model = ""
-    with suppress(OSError):
-        for text in Path("/proc/cpuinfo").read_text().splitlines():
-            if text.startswith("model name"):
-                model = text.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, commit {commit}"
-
-
-def admin(sql: str) -> None:
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as db:
-        db.execute(sql)
-
-
 def run(args: argparse.Namespace, workdir: Path) -> int:
     mailbox = Mailbox()
     controller, smtp_port = start_smtp(mailbox)
-    procs = Processes(workdir)
+    procs = Processes(logs=workdir)
     api: Api | None = None
-    port = free_port()
+    port = free_port(HOST)
     interval = os.environ.get("SARAFAN_WORKER_INTERVAL") or "0.05"
-    env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
-    env.update(
+    env = bench_env(
+        strip=EMAIL_SETTINGS,
         SARAFAN_DATA_DIR=str(workdir / "data"),
         SARAFAN_DEBUG="0",
         SARAFAN_TASK_BACKEND="db",
@@ -741,41 +647,33 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         SARAFAN_EMAIL_HOST=HOST,
         SARAFAN_EMAIL_PORT=str(smtp_port),
         SARAFAN_WORKER_INTERVAL=interval,
-        SARAFAN_RATE_LIMIT_KEY="1000000000/60",
-        SARAFAN_RATE_LIMIT_IP="1000000000/60",
     )
-    database_url = None if args.sqlite else f"{SERVER}/{DATABASE}"
+    database_url = None if args.sqlite else f"{pg.SERVER}/{DATABASE}"
     if database_url:
         env["DATABASE_URL"] = database_url
-        admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin(f"CREATE DATABASE {DATABASE}")
+        pg.recreate_database(DATABASE)
     try:
-        print(f"Reward fulfilment, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
+        print(f"Reward fulfilment, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {summary()}")
         print(
             f"  database {'SQLite (temp data dir)' if args.sqlite else database_url}; "
             f"sarafan serve --workers {args.workers}; {args.task_workers} × sarafan worker "
             f"(db backend, --interval {interval}); SMTP 127.0.0.1:{smtp_port}",
             flush=True,
         )
-        migrate = subprocess.run(
-            [str(SARAFAN), "migrate"], env=env, cwd=ROOT, capture_output=True, text=True
+        code, out, err = procs.run([SARAFAN, "migrate"], env=env, timeout=300)
+        if code:
+            raise HarnessError(f"sarafan migrate failed:\n{out}\n{err}")
+        code, out, err = procs.run(
+            [SARAFAN, "project", "create", "Fulfilment bench", "--json"], env=env, timeout=120
         )
-        if migrate.returncode:
-            raise BenchError(f"sarafan migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
-        created = subprocess.run(
-            [str(SARAFAN), "project", "create", "Fulfilment bench", "--json"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if created.returncode:
-            raise BenchError(f"sarafan project create failed:\n{created.stderr}")
-        keys = json.loads(created.stdout[created.stdout.index("{") :])
+        if code:
+            raise HarnessError(f"sarafan project create failed:\n{err}")
+        keys = json.loads(out[out.index("{") :])
         serve = [str(SARAFAN), "serve", "--host", HOST, "--port", str(port)]
-        procs.start("serve", [*serve, "--workers", str(args.workers)], env)
+        procs.start_logged("serve", [*serve, "--workers", str(args.workers)], env)
         for n in range(args.task_workers):
-            procs.start(f"worker{n or ''}", [str(SARAFAN), "worker", "--processes", "1"], env)
+            worker = [str(SARAFAN), "worker", "--processes", "1"]
+            procs.start_logged(f"worker{n or ''}", worker, env)
         base_url = f"http://{HOST}:{port}"
 
         def ready() -> bool:
@@ -785,7 +683,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             return False
 
         if not wait_until(ready, START_TIMEOUT, poll=0.2):
-            raise BenchError(f"/readyz not ready after {START_TIMEOUT:.0f} s")
+            raise HarnessError(f"/readyz not ready after {START_TIMEOUT:.0f} s")
         api = Api(base_url, keys["secret_key_test"])
         sqlite_path = workdir / "data" / "sarafan.sqlite3"
         bench = Bench(args, api, mailbox, TaskTable(database_url, sqlite_path), procs)
@@ -811,7 +709,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         procs.stop_all()
         controller.stop()
         if database_url:
-            admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            pg.drop_database(DATABASE)
 
 
 def main() -> None:
@@ -832,7 +730,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sarafan-fulfil-") as workdir:
         try:
             code = run(args, Path(workdir))
-        except BenchError as exc:
+        except HarnessError as exc:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             code = 2
         except KeyboardInterrupt:

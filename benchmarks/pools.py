@@ -20,15 +20,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+from harness import pg
+
 DATABASE = "sarafan_bench_pools"
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql)
 
 
 def _measure(rows: int, allocations: int) -> None:
@@ -90,19 +84,18 @@ def main() -> None:
         env = {**os.environ, "SARAFAN_DATA_DIR": data_dir, "SARAFAN_DEBUG": "0"}
         env.pop("DATABASE_URL", None)
         subprocess.run(argv, env=env, check=True)
-    _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {DATABASE}")
+    pg.recreate_database(DATABASE)
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             env = {
                 **os.environ,
                 "SARAFAN_DATA_DIR": data_dir,
                 "SARAFAN_DEBUG": "0",
-                "DATABASE_URL": f"{SERVER}/{DATABASE}",
+                "DATABASE_URL": f"{pg.SERVER}/{DATABASE}",
             }
             subprocess.run(argv, env=env, check=True)
     finally:
-        _admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        pg.drop_database(DATABASE)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run import PYTHON, SERVERS
+from harness.paths import PYTHON
+from harness.server import SERVERS
 
 HERE = Path(__file__).resolve().parent
 

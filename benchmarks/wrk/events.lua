@@ -21,20 +21,10 @@
 -- been in flight, or not even written, when wrk stopped); and "ANSWERED <order id>" for
 -- every order answered 2xx, read from the answer's body.
 
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
+local common = dofile((string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "") .. "common.lua")
 
 function init(args)
-  codes = {}
-  for line in io.lines(args[1]) do
-    if #line > 0 then
-      codes[#codes + 1] = line
-    end
-  end
+  codes = common.read_codes(args[1])
   lag = tonumber(args[3]) or 64
   tag = args[4] or ""
   statuses = {}
@@ -96,8 +86,7 @@ function request()
 end
 
 function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
+  common.count(status)
   if status >= 200 and status < 300 and body then
     -- Only an order's answer holds a string like "o-c0-12" (its order.id).
     local order_id = string.match(body, '"(o%-c%w*%-%d+)"')
@@ -108,14 +97,11 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  for index, thread in ipairs(threads) do
-    for code, count in pairs(thread:get("statuses")) do
-      io.write(string.format("STATUS %s %d\n", code, count))
-    end
+  common.report(function(index, thread)
     local s = thread:get("sent")
     io.write(string.format("SENT %d %d %d\n", index - 1, s.signup, s.order))
     for _, order_id in ipairs(thread:get("answered")) do
       io.write("ANSWERED " .. order_id .. "\n")
     end
-  end
+  end)
 end

@@ -2,12 +2,7 @@
 -- Usage: wrk ... -s get.lua http://host:port/healthz
 -- The tally is printed by done() as "STATUS <code> <count>" lines for benchmarks/run.py.
 
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
+local common = dofile((string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "") .. "common.lua")
 
 function init(args)
   statuses = {}
@@ -15,14 +10,9 @@ function init(args)
 end
 
 function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
+  common.count(status)
 end
 
 function done(summary, latency, requests)
-  for _, thread in ipairs(threads) do
-    for code, count in pairs(thread:get("statuses")) do
-      io.write(string.format("STATUS %s %d\n", code, count))
-    end
-  end
+  common.report()
 end

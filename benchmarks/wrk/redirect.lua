@@ -4,20 +4,10 @@
 -- done() prints "STATUS <code> <count>" lines and "SENT <count>", the requests written
 -- (those still in flight when wrk stops are sent but never counted as responses).
 
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
+local common = dofile((string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "") .. "common.lua")
 
 function init(args)
-  codes = {}
-  for line in io.lines(args[1]) do
-    if #line > 0 then
-      codes[#codes + 1] = line
-    end
-  end
+  codes = common.read_codes(args[1])
   statuses = {}
   counter = 0
   -- Each thread starts at a different place in the list.
@@ -32,15 +22,11 @@ function request()
 end
 
 function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
+  common.count(status)
 end
 
 function done(summary, latency, requests)
-  for _, thread in ipairs(threads) do
-    for code, count in pairs(thread:get("statuses")) do
-      io.write(string.format("STATUS %s %d\n", code, count))
-    end
+  common.report(function(_, thread)
     io.write(string.format("SENT %d\n", thread:get("counter")))
-  end
+  end)
 end

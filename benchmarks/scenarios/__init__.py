@@ -1,0 +1,1 @@
+"""The steps of `make bench`, one module each; every module has `run(bench)`."""
