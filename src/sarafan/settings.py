@@ -412,12 +412,12 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
-    "DASHBOARD_CALLBACK": "sarafan.console.dashboard.dashboard_callback",
+    "DASHBOARD_CALLBACK": "sarafan.site.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,
         # Groups Programs / Tracking / Rewards / Settings, built per request for permissions.
-        "navigation": "sarafan.console.navigation.sidebar",
+        "navigation": "sarafan.site.navigation.sidebar",
     },
 }
 
