@@ -23,7 +23,6 @@ class Keyed(Protocol):
     def pk(self) -> Any: ...
 
 
-
 @dataclass(frozen=True)
 class Scope[P: Keyed]:
     project: P | None
