@@ -11,6 +11,7 @@ from sarafan.core.money import money_str
 from sarafan.core.pagination import paginate
 from sarafan.links.models import Link
 from sarafan.links.schemas import link_out
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -25,10 +26,6 @@ router = Router(tags=["participants"])
 class ListQuery(Schema):
     limit: int = 20
     starting_after: str | None = None
-
-
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
 
 
 def _out(participant: Participant) -> dict[str, Any]:

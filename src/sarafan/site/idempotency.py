@@ -25,7 +25,7 @@ from sarafan.core.errors import Conflict, IdempotencyConflict, SarafanError
 from sarafan.core.logging import mask_text
 from sarafan.core.middleware import API_PREFIX
 from sarafan.core.models import IdempotencyRecord
-from sarafan.projects.auth import caller_for
+from sarafan.projects.auth import caller as api_caller
 
 MAX_KEY_LENGTH = 255
 
@@ -63,7 +63,7 @@ def run_idempotent(
     request: HttpRequest, key: str, get_response: Callable[[HttpRequest], HttpResponse]
 ) -> HttpResponse:
     try:
-        caller = caller_for(request)
+        caller = api_caller(request)
     except SarafanError:
         return get_response(request)  # the view answers 401/403 itself
     if len(key) > MAX_KEY_LENGTH:
