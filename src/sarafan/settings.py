@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "sarafan.fraud",
     "sarafan.analytics",
     "sarafan.console",
+    "sarafan.portal",
 ]
 
 MIDDLEWARE = [
