@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     # Serves the API docs page's scripts locally instead of from a CDN (isolated installs).
     "ninja",
     "sarafan.core",
+    "sarafan.alerts",
     "sarafan.projects",
     "sarafan.campaigns",
     "sarafan.participants",
