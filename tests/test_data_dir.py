@@ -25,7 +25,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-DEMO = "from sarafan.projects.demo import ensure_demo; ensure_demo()"
+DEMO = "from sarafan.site.demo import ensure_demo; ensure_demo()"
 
 
 def _private_files(data_dir: Path) -> dict[str, int]:

@@ -97,7 +97,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
     from django.conf import settings
 
-    from sarafan.core.schedule import run_scheduler
+    from sarafan.site.schedule import run_scheduler
 
     stop = threading.Event()
     if not args.no_schedule:
@@ -218,7 +218,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from sarafan.projects.demo import ensure_demo
+    from sarafan.site.demo import ensure_demo
 
     call_command("migrate", interactive=False, verbosity=0)
     demo = ensure_demo()

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     # Serves the API docs page's scripts locally instead of from a CDN (isolated installs).
     "ninja",
     "sarafan.core",
+    "sarafan.alerts",
     "sarafan.projects",
     "sarafan.campaigns",
     "sarafan.participants",
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "sarafan.fraud",
     "sarafan.analytics",
     "sarafan.console",
+    "sarafan.portal",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +91,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "sarafan.core.middleware.RateLimitMiddleware",
     "sarafan.core.middleware.ApiMiddleware",
+    "sarafan.site.idempotency.IdempotencyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -412,12 +415,12 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
-    "DASHBOARD_CALLBACK": "sarafan.console.dashboard.dashboard_callback",
+    "DASHBOARD_CALLBACK": "sarafan.site.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,
         # Groups Programs / Tracking / Rewards / Settings, built per request for permissions.
-        "navigation": "sarafan.console.navigation.sidebar",
+        "navigation": "sarafan.site.navigation.sidebar",
     },
 }
 

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from sarafan.api import api
 from sarafan.core import views as core
 from sarafan.links import views as links
+from sarafan.portal import views as portal
 
 urlpatterns = [
     path("api/v1/", api.urls),
@@ -15,10 +16,10 @@ urlpatterns = [
     path("r/<str:code>", links.redirect, name="redirect"),
     path("r/<str:code>/qr.svg", links.qr_svg, name="qr-svg"),
     path("r/<str:code>/qr.png", links.qr_png, name="qr-png"),
-    path("p/<str:token>", links.portal, name="portal"),
+    path("p/<str:token>", portal.portal, name="portal"),
     path(
         "p/<str:token>/rewards/<str:reward_id>/brand",
-        links.choose_brand,
+        portal.choose_brand,
         name="portal_choose_brand",
     ),
     path("console/", admin.site.urls),

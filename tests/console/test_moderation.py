@@ -19,9 +19,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from sarafan.alerts.services import raise_alert
 from sarafan.campaigns.models import Campaign
 from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
-from sarafan.fraud.stoprules import raise_alert
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral
 from sarafan.rewards.models import Reward

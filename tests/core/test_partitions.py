@@ -17,11 +17,11 @@ from sarafan.core.partitions import (
     month_start,
     partition_name,
 )
-from sarafan.core.schedule import DAY, periodic_tasks
 from sarafan.core.tasks import ensure_partitions as ensure_partitions_task
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
+from sarafan.site.schedule import DAY, periodic_tasks
 from sarafan.tracking.models import Event, Order
 from tests.factories import create_campaign, create_referrer, order, signup
 

@@ -8,10 +8,10 @@ from django.tasks import TaskContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from sarafan.core.schedule import periodic_tasks
 from sarafan.core.stalled import WorkerLost, fail_stalled_tasks
 from sarafan.core.tasks import fail_stalled_tasks as fail_stalled_task
 from sarafan.rewards.tasks import deliver_reward, recover_deliveries
+from sarafan.site.schedule import periodic_tasks
 
 pytestmark = pytest.mark.django_db
 

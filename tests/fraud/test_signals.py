@@ -7,11 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sarafan.core.hashing import keyed_hash
-from sarafan.fraud.signals import (
+from sarafan.core.identity import (
     Identity,
     email_domain,
     email_matches,
-    hashed_signals,
     ip_in_range,
     ip_network,
     is_disposable_email,
@@ -19,9 +18,9 @@ from sarafan.fraud.signals import (
     normalize_ip,
     normalize_phone,
     normalize_user_agent,
-    signal_values,
     similar_names,
 )
+from sarafan.fraud.signals import hashed_signals, signal_values
 
 
 @pytest.mark.parametrize(

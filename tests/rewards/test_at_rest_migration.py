@@ -9,11 +9,11 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.utils import timezone
 
-from sarafan.core.idempotency import _replay
 from sarafan.core.models import IdempotencyRecord
 from sarafan.participants.models import Participant, portal_token_hash
 from sarafan.rewards.models import Certificate, certificate_code_hash
 from sarafan.rewards.schemas import certificate_out
+from sarafan.site.idempotency import _replay
 from tests.at_rest import rows_holding
 
 BEFORE = [

@@ -10,6 +10,7 @@ from ninja import Query, Router
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest
 from sarafan.core.schemas import EARLIEST_DAY, LATEST_DAY, day_in_range
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 
 from . import services
@@ -41,7 +42,7 @@ def _day(value: str, *, param: str) -> date:
 @router.get("/summary", response=SummaryOut, by_alias=True, summary="Program summary")
 def summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str, Any]:
     """Funnel and economics for a period (default: the last 30 days), optionally grouped."""
-    caller = request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+    caller = _caller(request)
     date_to = _day(query.date_to, param="to") if query.date_to else None
     default_from, date_to = services.default_period(today=date_to)
     date_from = _day(query.date_from, param="from") if query.date_from else default_from

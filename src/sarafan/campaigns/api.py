@@ -7,6 +7,7 @@ from ninja import Query, Router, Schema, Status
 
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 
 from . import services
@@ -24,7 +25,7 @@ class ListQuery(Schema):
 
 
 def _get(request: HttpRequest, campaign_id: str) -> Campaign:
-    caller = request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+    caller = _caller(request)
     campaign = (
         Campaign.objects.filter(
             project=caller.project, livemode=caller.livemode, public_id=campaign_id
@@ -38,14 +39,14 @@ def _get(request: HttpRequest, campaign_id: str) -> Campaign:
 
 
 def _out(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
-    caller = request.auth  # type: ignore[attr-defined]
+    caller = _caller(request)
     default = default_campaign(project=caller.project, livemode=caller.livemode)
     return campaign_out(campaign, is_default=default is not None and default.pk == campaign.pk)
 
 
 @router.post("", response={201: dict}, summary="Create a campaign")
 def create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
-    caller = request.auth  # type: ignore[attr-defined]
+    caller = _caller(request)
     campaign = services.create_campaign(
         project=caller.project, livemode=caller.livemode, data=payload
     )
@@ -54,7 +55,7 @@ def create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
 
 @router.get("", response=dict, summary="List campaigns, newest first")
 def list_campaigns(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
-    caller = request.auth  # type: ignore[attr-defined]
+    caller = _caller(request)
     queryset = Campaign.objects.filter(project=caller.project, livemode=caller.livemode)
     if query.status:
         queryset = queryset.filter(status=query.status)

@@ -1,5 +1,6 @@
-"""API-wide concerns handled before any view: rate limits, body size, idempotency, the error
-shape."""
+"""API-wide concerns handled before any view: rate limits, body size, control characters,
+the error shape. Idempotency-Key, which needs the caller's project, is sarafan.site's
+(site/idempotency.py), the middleware right after ApiMiddleware."""
 
 import json
 from collections.abc import Callable
@@ -11,7 +12,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from . import ratelimit
 from .addresses import client_ip
 from .errors import error_body
-from .idempotency import run_idempotent
 from .validation import has_control_character
 
 API_PREFIX = "/api/"
@@ -27,7 +27,7 @@ _STATUS_ERRORS = {
 
 
 class ApiMiddleware:
-    """For /api/: refuse oversized bodies, honour Idempotency-Key, and make every error JSON."""
+    """For /api/: refuse oversized bodies and control characters, and make every error JSON."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -42,11 +42,7 @@ class ApiMiddleware:
             return refused
         if key and has_control_character(key):
             return _controlled("Idempotency-Key", status=400)
-        if request.method == "POST" and key:
-            response = run_idempotent(request, key, self.get_response)
-        else:
-            response = self.get_response(request)
-        return _json_error(response)
+        return _json_error(self.get_response(request))
 
     def process_view(
         self,

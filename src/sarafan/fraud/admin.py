@@ -1,14 +1,13 @@
 """Console pages of the anti-fraud: decisions, alerts, block list, stop-rules, flagged signals.
 
 The moderation queue and the case page are the referral's pages (referrals/admin.py); what
-they share with these pages is here: the project and mode the moderator works in, the
-moderation permission and the wording of the services' refusals. Every change goes through
-fraud.moderation or is validated by fraud.services, as the API's does.
+they share with these pages (the project and mode the moderator works in, the moderation
+permission, the wording of the services' refusals) is the console kit's (sarafan.console).
+Every change goes through fraud.moderation or is validated by fraud.services, as the API's
+does.
 """
 
 from copy import copy
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,28 +15,33 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy, pgettext_lazy
 from unfold.admin import ModelAdmin
-from unfold.forms import ActionForm
-from unfold.widgets import (
-    UnfoldAdminCheckboxSelectMultipleWidget,
-    UnfoldAdminTextInputWidget,
-)
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
+from sarafan.console.kit import (
+    ObjectAction,
+    ReasonActionForm,
+    ReasonForm,
+    ReversedFilter,
+    action_reason,
+    actor,
+    back,
+    label,
+    local_time,
+    posted_object,
+    refusal,
+)
 from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown, shown_choice
 from sarafan.core.errors import InvalidRequest, SarafanError
-from sarafan.core.ids import row_id
 from sarafan.core.money import AmountFormField
-from sarafan.projects.models import Project
+from sarafan.site.scope import current_scope
 
 from . import moderation
 from .models import (
@@ -54,194 +58,11 @@ from .models import (
 )
 from .services import check_block_value
 
-# --- the project and mode the moderator works in ---------------------------------------------
-
-MODE_PARAM, PROJECT_PARAM = "mode", "project"
-LIVE, TEST = "live", "test"
-_SESSION_MODE, _SESSION_PROJECT = "console_mode", "console_project"
-
-
-@dataclass(frozen=True)
-class Scope:
-    project: Project | None
-    livemode: bool
-
-    @property
-    def mode(self) -> str:
-        return LIVE if self.livemode else TEST
-
-    def query(self, livemode: bool | None = None, project: Project | None = None) -> str:
-        """The query string that selects this scope (or another mode or project of it)."""
-        chosen = project or self.project
-        mode = self.mode if livemode is None else (LIVE if livemode else TEST)
-        return f"{MODE_PARAM}={mode}" + (f"&{PROJECT_PARAM}={chosen.pk}" if chosen else "")
-
-
-def current_scope(request: HttpRequest, params: Any = None) -> Scope:
-    """The queue's project and mode: as asked in the query, else as last chosen, else the
-    live mode of the first project. A choice is remembered for the other console pages."""
-    if params is None or params is request.GET:
-        # Filters, the queryset and the page all ask: one answer per request.
-        cached: Scope | None = request.__dict__.get("_console_scope")
-        if cached is None:
-            cached = request.__dict__["_console_scope"] = _scope(request, request.GET)
-        return cached
-    return _scope(request, params)
-
-
-def _scope(request: HttpRequest, params: Any) -> Scope:
-    session = request.session
-    mode = params.get(MODE_PARAM)
-    if mode in (LIVE, TEST):
-        session[_SESSION_MODE] = mode
-    else:
-        mode = session.get(_SESSION_MODE, LIVE)
-    asked = row_id(str(params.get(PROJECT_PARAM, "")))
-    project = Project.objects.filter(pk=asked).first() if asked is not None else None
-    if project is not None:
-        session[_SESSION_PROJECT] = project.pk
-    else:
-        remembered = session.get(_SESSION_PROJECT)
-        if remembered is not None:
-            project = Project.objects.filter(pk=remembered).first()
-        if project is None:
-            project = Project.objects.order_by("pk").first()
-    return Scope(project=project, livemode=mode == LIVE)
-
-
-# --- moderation: who may, and what a refusal says ------------------------------------------
-
-MODERATE = "fraud.add_decision"
 REVERSE = "fraud.change_decision"
 ACKNOWLEDGE = "fraud.change_alert"
 
 
-def may_moderate(request: HttpRequest) -> bool:
-    return request.user.has_perm(MODERATE)
-
-
-def actor(request: HttpRequest) -> str:
-    return request.user.get_username()
-
-
-# The services' refusals by code, in the reader's language; others keep the service's text.
-REFUSALS = {
-    "not_in_review": _("This case is not in review any more: it was decided already."),
-    "already_reversed": _("This decision was already reversed."),
-    "already_paid_out": _("A reward of this case is already paid out; cancel it instead."),
-    "budget_exhausted": _("The campaign's budget no longer covers this reward."),
-    "invalid_decision": _("Choose to approve or to reject."),
-}
-
-
-def refusal(exc: SarafanError) -> str:
-    return str(REFUSALS.get(exc.code, exc.message))
-
-
-def local_time(moment: datetime) -> str:
-    return str(formats.localize(timezone.localtime(moment)))
-
-
-def back(request: HttpRequest, default: str) -> HttpResponseRedirect:
-    """Redirect to the form's `next` when it is a page of this site, else to `default`."""
-    wanted = request.POST.get("next", "")
-    safe = url_has_allowed_host_and_scheme(
-        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return redirect(wanted if wanted and safe else default)
-
-
-def post_only(request: HttpRequest) -> HttpResponse | None:
-    return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
-
-
-def posted_object(model_admin: Any, request: HttpRequest, object_id: str, *, allowed: bool) -> Any:
-    """The object a POST-only per-object console action works on, or the answer refusing it
-    (an HttpResponse: wrong method, or the object is gone); PermissionDenied if not allowed."""
-    refused = post_only(request)
-    if refused:
-        return refused
-    if not allowed:
-        raise PermissionDenied
-    found = model_admin.get_object(request, unquote(object_id))
-    if found is None:
-        return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
-    return found
-
-
-class ReasonForm(forms.Form):
-    """The optional "why" of a moderator's decision."""
-
-    reason = forms.CharField(
-        max_length=500,
-        required=False,
-        label="",
-        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": _("Reason (optional)")}),
-    )
-
-
-class ReasonActionForm(ActionForm):
-    """The list's action bar with a reason that bulk decisions record."""
-
-    reason = forms.CharField(
-        max_length=500,
-        required=False,
-        label="",
-        widget=forms.TextInput(
-            attrs={
-                "placeholder": _("Reason (optional)"),
-                "class": "bg-white/20 font-medium px-2 py-1 rounded-default text-white "
-                "placeholder-white/70 lg:w-72",
-            }
-        ),
-    )
-
-
-def action_reason(request: HttpRequest) -> str:
-    return request.POST.get("reason", "").strip()[:500]
-
-
-@dataclass
-class ObjectAction:
-    """A POST form shown beside an object: a title, an optional reason and its buttons."""
-
-    key: str
-    title: Any
-    url: str
-    next: str
-    buttons: list[tuple[str, Any, str]]  # (value of `decision`, label, variant)
-    description: Any = ""
-    reason: ReasonForm | None = None
-
-
-def label(text: Any, variant: str = "") -> str:
-    """A coloured label as Unfold draws them (danger, success, warning or plain)."""
-    return format_html(
-        '<span class="inline-block font-semibold h-6 leading-6 px-2 rounded-default '
-        'text-[11px] uppercase whitespace-nowrap {}">{}</span>',
-        {
-            "danger": "bg-red-100 text-red-700 dark:bg-red-500/20 dark:text-red-400",
-            "success": "bg-green-100 text-green-700 dark:bg-green-500/20 dark:text-green-400",
-            "warning": "bg-orange-100 text-orange-700 dark:bg-orange-500/20 dark:text-orange-400",
-        }.get(variant, "bg-base-500/8 text-base-700 dark:bg-base-500/20 dark:text-base-200"),
-        text,
-    )
-
-
 # --- decisions ------------------------------------------------------------------------------
-
-
-class ReversedFilter(admin.SimpleListFilter):
-    title = _("reversed")
-    parameter_name = "reversed"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("no", _("in force")), ("yes", _("reversed"))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(reversed_at__isnull=self.value() == "no")
-        return queryset
 
 
 def decision_label(decision: Decision) -> str:
@@ -284,7 +105,7 @@ class DecisionAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     actions = ("reverse_selected",)
     action_form = ReasonActionForm
-    change_form_outer_after_template = "fraud/object_actions.html"
+    change_form_outer_after_template = "console/object_actions.html"
 
     @admin.display(description=pgettext_lazy("moderation", "decision"), ordering="action")
     def decision(self, decision: Decision) -> str:
@@ -444,7 +265,7 @@ class AlertAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     actions = ("acknowledge_selected",)
-    change_form_outer_after_template = "fraud/object_actions.html"
+    change_form_outer_after_template = "console/object_actions.html"
 
     @admin.display(description=_("kind"), ordering="kind")
     def kind_label(self, alert: Alert) -> str:

@@ -15,6 +15,7 @@ from sarafan.core.pagination import paginate
 from sarafan.core.schemas import FreeText, Strict
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -26,10 +27,6 @@ from .stoprules import threshold_str
 
 router = Router(auth=secret_key_auth, tags=["anti-fraud"])
 ACTOR = "api"
-
-
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
 
 
 def _changed(caller: ApiCaller) -> None:

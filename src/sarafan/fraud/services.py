@@ -15,6 +15,14 @@ from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import InvalidRequest
+from sarafan.core.identity import (
+    Identity,
+    email_domain,
+    email_matches,
+    ip_in_range,
+    is_disposable_email,
+    similar_names,
+)
 from sarafan.links.models import Click
 from sarafan.participants.models import Participant
 
@@ -22,15 +30,7 @@ from . import risk as scoring
 from .config import banned_referrer, cached_list, fraud_settings, paid_ad_params
 from .models import BlockKind, BlockRule, Fingerprint, FlaggedSignal, SignalKind
 from .risk import Finding, Risk
-from .signals import (
-    Identity,
-    email_domain,
-    email_matches,
-    hashed_signals,
-    ip_in_range,
-    is_disposable_email,
-    similar_names,
-)
+from .signals import hashed_signals
 from .stoprules import EventFacts, active_rules, event_findings
 
 S = SignalKind

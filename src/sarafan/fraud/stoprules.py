@@ -16,12 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sarafan.alerts.services import raise_alert
 from sarafan.campaigns.models import Campaign, CampaignStatus
 from sarafan.projects.models import Project
 from sarafan.referrals.models import Referral
 
 from .config import cached_list
-from .models import Alert, Fingerprint, SignalKind, StopAction, StopRule, StopRuleKind
+from .models import Fingerprint, SignalKind, StopAction, StopRule, StopRuleKind
 from .risk import Finding
 
 K = StopRuleKind
@@ -71,37 +72,6 @@ def active_rules(project_id: int, livemode: bool, campaign_id: int | None) -> li
         ),
     )
     return [rule for rule in rules if rule.campaign_id in (None, campaign_id)]
-
-
-def raise_alert(
-    *,
-    project_id: int,
-    livemode: bool,
-    kind: str,
-    subject: str,
-    message: str,
-    campaign_id: int | None = None,
-    rule: StopRule | None = None,
-    data: dict[str, Any] | None = None,
-    window: timedelta = timedelta(hours=1),
-) -> Alert | None:
-    """A console notice, unless the same rule raised one for the same subject lately."""
-    since = timezone.now() - window
-    recent = Alert.objects.filter(
-        project_id=project_id, livemode=livemode, kind=kind, subject=subject, created_at__gte=since
-    )
-    if recent.exists():
-        return None
-    return Alert.objects.create(
-        project_id=project_id,
-        livemode=livemode,
-        campaign_id=campaign_id,
-        rule=rule,
-        kind=kind,
-        subject=subject,
-        message=message,
-        data=data or {},
-    )
 
 
 def pause_campaign(campaign: Campaign, *, why: str) -> bool:

@@ -20,12 +20,9 @@ from sarafan.projects.models import Project
 
 from . import qr
 from .models import Link
-from .portal import choose_brand, portal
 from .schemas import referral_url
 from .selectors import LINK_CACHE_SIZE, LinkTarget, cached_link_target, link_target
 from .services import landing_url_for, record_click
-
-__all__ = ["choose_brand", "portal", "qr_png", "qr_svg", "redirect"]
 
 VISITOR_COOKIE = "sf_vid"
 VISITOR_ID_BYTES = 16

@@ -27,10 +27,7 @@ from unfold.widgets import (
 )
 
 from sarafan.console.forms import check_with_service
-from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, shown
-from sarafan.core.errors import SarafanError
-from sarafan.fraud import moderation, risk
-from sarafan.fraud.admin import (
+from sarafan.console.kit import (
     ObjectAction,
     ReasonActionForm,
     ReasonForm,
@@ -42,6 +39,9 @@ from sarafan.fraud.admin import (
     may_moderate,
     posted_object,
 )
+from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, shown
+from sarafan.core.errors import SarafanError
+from sarafan.fraud import moderation, risk
 from sarafan.links.models import Link
 from sarafan.rewards.tax import record_tax_details, tax_status, with_tax_state
 
@@ -185,7 +185,7 @@ class ParticipantAdmin(ModelAdmin):
     )
     actions = ("mark_fraudster", "unmark_fraudster")
     action_form = ReasonActionForm
-    change_form_outer_after_template = "fraud/object_actions.html"
+    change_form_outer_after_template = "console/object_actions.html"
     fieldsets = (
         (None, {"fields": ("project", "livemode", public_id, "external_id", "referral_code")}),
         (_("Contacts"), {"fields": CONTACT_FIELDS}),

@@ -5,11 +5,13 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
+from sarafan.analytics.participants import participant_stats
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.money import money_str
 from sarafan.core.pagination import paginate
 from sarafan.links.models import Link
 from sarafan.links.schemas import link_out
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -26,8 +28,8 @@ class ListQuery(Schema):
     starting_after: str | None = None
 
 
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
+def _out(participant: Participant) -> dict[str, Any]:
+    return participant_out(participant, participant_stats(participant=participant))
 
 
 def _get(request: HttpRequest, external_id: str) -> Participant:
@@ -56,12 +58,12 @@ def upsert(
         external_id=external_id,
         **payload.model_dump(),
     )
-    return Status(201 if created else 200, participant_out(participant))
+    return Status(201 if created else 200, _out(participant))
 
 
 @router.get("/{external_id}", auth=secret_key_auth, response=dict, summary="Get a participant")
 def get(request: HttpRequest, external_id: str) -> dict[str, Any]:
-    return participant_out(_get(request, external_id))
+    return _out(_get(request, external_id))
 
 
 @router.delete(
@@ -75,7 +77,7 @@ def get(request: HttpRequest, external_id: str) -> dict[str, Any]:
     ),
 )
 def erase(request: HttpRequest, external_id: str) -> dict[str, Any]:
-    return participant_out(services.erase_participant(participant=_get(request, external_id)))
+    return _out(services.erase_participant(participant=_get(request, external_id)))
 
 
 @router.post(

@@ -15,9 +15,9 @@ from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import default_campaign
 from sarafan.core.codes import new_referral_code
 from sarafan.core.errors import InvalidRequest
+from sarafan.core.identity import Identity, normalize_phone
 from sarafan.fraud.models import Fingerprint
 from sarafan.fraud.services import record_signals
-from sarafan.fraud.signals import Identity, normalize_phone
 from sarafan.links.models import Channel, Click, Link
 from sarafan.projects.models import Project
 from sarafan.rewards.erasure import forget_recipient

@@ -20,8 +20,9 @@ def bearer_token(request: HttpRequest) -> str:
     return token.strip()
 
 
-def caller_for(request: HttpRequest) -> ApiCaller:
-    """The request's caller, authenticated on first use and remembered on the request."""
+def caller(request: HttpRequest) -> ApiCaller:
+    """The request's caller, authenticated on first use and remembered on the request (the
+    API's views, after secret_key_auth, get the caller it found)."""
     cached: ApiCaller | None = getattr(request, _CACHE_ATTR, None)
     if cached is None:
         cached = authenticate_key(bearer_token(request))
@@ -31,10 +32,10 @@ def caller_for(request: HttpRequest) -> ApiCaller:
 
 def secret_key_auth(request: HttpRequest) -> ApiCaller:
     """Ninja auth for server-to-server endpoints: a secret key is required."""
-    caller = caller_for(request)
-    if not caller.is_secret:
+    found = caller(request)
+    if not found.is_secret:
         raise PermissionDenied(
             "Publishable keys may only call /api/v1/public/*; use a secret key.",
             code="secret_key_required",
         )
-    return caller
+    return found

@@ -25,6 +25,20 @@ from django.utils.translation import pgettext_lazy
 from unfold.contrib.filters.admin import DropdownFilter, RangeNumericListFilter
 
 from sarafan.campaigns.models import Campaign, Trigger
+from sarafan.console.kit import (
+    ObjectAction,
+    ReasonActionForm,
+    ReasonForm,
+    action_reason,
+    actor,
+    back,
+    label,
+    local_time,
+    may_moderate,
+    post_only,
+    posted_object,
+    refusal,
+)
 from sarafan.console.options import (
     LINK_CLASSES,
     ReadOnlyAdmin,
@@ -37,31 +51,13 @@ from sarafan.core.errors import SarafanError
 from sarafan.core.ids import row_id
 from sarafan.fraud import moderation, risk
 from sarafan.fraud import selectors as evidence
-from sarafan.fraud.admin import (
-    LIVE,
-    TEST,
-    ObjectAction,
-    ReasonActionForm,
-    ReasonForm,
-    Scope,
-    action_reason,
-    actor,
-    back,
-    current_scope,
-    decision_label,
-    label,
-    local_time,
-    may_moderate,
-    post_only,
-    posted_object,
-    refusal,
-    reverse_action,
-)
+from sarafan.fraud.admin import decision_label, reverse_action
 from sarafan.fraud.models import SignalKind
 from sarafan.links.models import Channel
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.rewards.models import Reward, RewardStatus
+from sarafan.site.scope import LIVE, TEST, Scope, current_scope
 
 from .models import Referral, ReferralEvent, ReferralStatus
 

@@ -18,16 +18,13 @@ from sarafan.fraud.selectors import evidence
 from sarafan.fraud.services import risk_out
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from .models import Referral, ReferralStatus
 
 router = Router(auth=secret_key_auth, tags=["referrals"])
-
-
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
 
 
 def _actor(request: HttpRequest) -> str:

@@ -14,11 +14,11 @@ from sarafan.campaigns.models import Campaign, CampaignStatus
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, default_campaign
 from sarafan.core.codes import normalize_code
 from sarafan.core.hashing import keyed_hash
+from sarafan.core.identity import Identity, normalize_email
 from sarafan.fraud import risk as scoring
 from sarafan.fraud.config import fraud_settings
 from sarafan.fraud.risk import Risk
 from sarafan.fraud.services import Subject, assess
-from sarafan.fraud.signals import Identity, normalize_email
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from sarafan.campaigns.models import Trigger
+from sarafan.console.kit import label
 from sarafan.console.options import (
     LINK_CLASSES,
     ReadOnlyAdmin,
@@ -26,7 +27,6 @@ from sarafan.console.options import (
     shown_money,
 )
 from sarafan.core.crypto import DecryptionFailed
-from sarafan.fraud.admin import label
 
 # The catalogue's and the issuers' pages register themselves when imported.
 from . import console_issuers, console_pools  # noqa: F401
@@ -118,7 +118,7 @@ class RewardAdmin(RewardActions, ReadOnlyAdmin):
     search_fields = ("public_id", "recipient__external_id", "recipient__email")
     search_help_text = _("A reward id, a participant's external id or e-mail.")
     list_before_template = "admin/rewards/reward_list_header.html"
-    change_form_outer_after_template = "fraud/object_actions.html"
+    change_form_outer_after_template = "console/object_actions.html"
     fieldsets = (
         (
             None,

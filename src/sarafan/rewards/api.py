@@ -12,6 +12,7 @@ from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -33,10 +34,6 @@ rewards = Router(auth=secret_key_auth, tags=["rewards"])
 # Statuses in which the recipient may still choose the certificate's brand.
 CHOOSING = {RewardStatus.PENDING, RewardStatus.REVIEW, RewardStatus.APPROVED}
 certificates = Router(auth=secret_key_auth, tags=["certificates"])
-
-
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
 
 
 def _rewards(caller: ApiCaller) -> QuerySet[Reward]:

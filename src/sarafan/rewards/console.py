@@ -2,7 +2,7 @@
 the reader writes them, and the services' refusals in the reader's language.
 
 Brands, pools, issuers and manual rewards are made in the console's current project and
-mode (fraud.admin.current_scope), shown above their forms with links to switch; the
+mode (site.scope.current_scope), shown above their forms with links to switch; the
 related rows a form offers (brands, campaigns) are those of that project and mode only.
 """
 
@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 
 from sarafan.core.crypto import DecryptionFailed
 from sarafan.core.errors import SarafanError
-from sarafan.fraud.admin import LIVE, TEST, Scope, current_scope
 from sarafan.projects.models import Project
+from sarafan.site.scope import LIVE, TEST, Scope, current_scope
 
 from .models import Certificate, PoolCode
 from .pools import code_hint

@@ -25,21 +25,20 @@ from unfold.widgets import (
 )
 
 from sarafan.campaigns.models import Campaign
-from sarafan.core.errors import SarafanError
-from sarafan.core.ids import row_id
-from sarafan.core.money import DEFAULT_CURRENCY, AmountFormField, is_currency_code
-from sarafan.fraud.admin import (
+from sarafan.console.kit import (
     ObjectAction,
     ReasonForm,
-    Scope,
     action_reason,
     actor,
     back,
-    current_scope,
     posted_object,
 )
+from sarafan.core.errors import SarafanError
+from sarafan.core.ids import row_id
+from sarafan.core.money import DEFAULT_CURRENCY, AmountFormField, is_currency_code
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import get_participant
+from sarafan.site.scope import Scope, current_scope
 
 from . import fulfilment, services
 from .console import (
@@ -99,7 +98,7 @@ class RewardActions:
     # --- the buttons ------------------------------------------------------------------------
 
     def object_actions(self, request: HttpRequest, reward: Reward) -> list[ObjectAction]:
-        """The actions that apply to this reward now, for fraud/object_actions.html."""
+        """The actions that apply to this reward now, for console/object_actions.html."""
         if not self.may_change(request):
             return []
         here = _page(reward)

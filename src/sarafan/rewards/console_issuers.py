@@ -21,9 +21,9 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
+from sarafan.console.kit import label, local_time
 from sarafan.console.options import public_id
 from sarafan.core.errors import SarafanError
-from sarafan.fraud.admin import label, local_time
 
 from . import issuers
 from .console import rehearse

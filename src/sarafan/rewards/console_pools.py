@@ -18,10 +18,11 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from sarafan.console.forms import check_with_service
+from sarafan.console.kit import label, local_time
 from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown
 from sarafan.core.ids import row_id
 from sarafan.core.money import is_currency_code
-from sarafan.fraud.admin import Scope, current_scope, label, local_time
+from sarafan.site.scope import Scope, current_scope
 
 from . import pools
 from .console import UPLOAD_CODES, masked_code, money, scope_bar, scope_of

@@ -167,7 +167,7 @@ def _from_pools(reward: Reward, source: Source, now: datetime) -> Ready | Wait:
 
 
 def _alert_empty(pool: CertificatePool, reward: Reward) -> None:
-    from sarafan.fraud.stoprules import raise_alert
+    from sarafan.alerts.services import raise_alert
 
     # The pool's row lock makes parallel events that find it empty raise one alert.
     list(CertificatePool.objects.select_for_update(no_key=True).filter(pk=pool.pk).values("pk"))
@@ -534,7 +534,7 @@ def cancel_at_issuer(certificate: Certificate) -> None:
 
 def cancel_issued(certificate_id: int) -> str:
     """Cancel an external certificate at its issuer; an alert when the issuer cannot."""
-    from sarafan.fraud.stoprules import raise_alert
+    from sarafan.alerts.services import raise_alert
 
     from . import issuers
 
@@ -573,7 +573,7 @@ def _cancel_quietly(issuer: Issuer, external_id: str) -> None:
 
 
 def _give_up(reward: Reward, error: str) -> None:
-    from sarafan.fraud.stoprules import raise_alert
+    from sarafan.alerts.services import raise_alert
 
     Reward.objects.filter(pk=reward.pk, status=S.APPROVED).update(
         waiting=Waiting.ISSUER_FAILED, next_attempt_at=None, last_error=error[:500]

@@ -10,6 +10,7 @@ from pydantic import Field
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import paginate
 from sarafan.core.schemas import Strict, Url
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -54,10 +55,6 @@ class IssuerPatch(Strict):
 class ListQuery(Schema):
     limit: int = 20
     starting_after: str | None = None
-
-
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
 
 
 def _iso(value: Any) -> str | None:

@@ -446,7 +446,7 @@ def _alert_if_low(pool: CertificatePool, now: datetime) -> None:
     )
     pool.low_stock_alerted_at = now
     if marked:
-        from sarafan.fraud.stoprules import raise_alert
+        from sarafan.alerts.services import raise_alert
 
         # Once per refill: the mark above is cleared only when an upload lifts the stock.
         raise_alert(

@@ -12,6 +12,7 @@ from sarafan.core.errors import NotFound
 from sarafan.core.money import AsciiDecimal, money_str
 from sarafan.core.pagination import paginate
 from sarafan.core.schemas import FreeText, Strict, Url
+from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -51,10 +52,6 @@ class ListQuery(Schema):
 
 class PoolQuery(ListQuery):
     brand: str | None = None
-
-
-def _caller(request: HttpRequest) -> ApiCaller:
-    return request.auth  # type: ignore[attr-defined]  # set by Ninja's auth
 
 
 def brand_out(brand: Brand) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from pydantic import ValidationError as PydanticError
 from sarafan.campaigns.models import Campaign, Recipient, RewardRule
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound, SarafanError, error_body
+from sarafan.core.identity import Identity
 from sarafan.core.money import DEFAULT_CURRENCY, money_str
 from sarafan.core.validation import validation_error
 from sarafan.fraud.scan import check_refund_rate
 from sarafan.fraud.services import record_signals, risk_out
-from sarafan.fraud.signals import Identity
 from sarafan.participants.models import Participant
 from sarafan.participants.services import upsert_participant
 from sarafan.projects.models import Project

@@ -68,14 +68,14 @@ GROUPS: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = (
 )
 # Sidebar counters: what waits for a moderator in the current project and mode.
 BADGES = {
-    "referrals_referral_queue": "sarafan.console.navigation.cases_in_review",
-    "fraud_alert_changelist": "sarafan.console.navigation.open_alerts",
+    "referrals_referral_queue": "sarafan.site.navigation.cases_in_review",
+    "fraud_alert_changelist": "sarafan.site.navigation.open_alerts",
 }
 
 
 def cases_in_review(request: HttpRequest) -> int | None:
-    from sarafan.fraud.admin import current_scope
     from sarafan.fraud.selectors import cases_in_review as counts
+    from sarafan.site.scope import current_scope
 
     scope = current_scope(request)
     if scope.project is None:
@@ -84,8 +84,8 @@ def cases_in_review(request: HttpRequest) -> int | None:
 
 
 def open_alerts(request: HttpRequest) -> int | None:
-    from sarafan.fraud.admin import current_scope
     from sarafan.fraud.selectors import open_alerts as alerts
+    from sarafan.site.scope import current_scope
 
     scope = current_scope(request)
     if scope.project is None:

@@ -23,11 +23,28 @@ from django.utils import timezone
 from sarafan.core.crypto import decrypt_bytes, encrypt_bytes
 from sarafan.core.errors import Conflict, IdempotencyConflict, SarafanError
 from sarafan.core.logging import mask_text
-from sarafan.projects.auth import caller_for
-
-from .models import IdempotencyRecord
+from sarafan.core.middleware import API_PREFIX
+from sarafan.core.models import IdempotencyRecord
+from sarafan.projects.auth import caller as api_caller
 
 MAX_KEY_LENGTH = 255
+
+
+class IdempotencyMiddleware:
+    """For POSTs to /api/ with an Idempotency-Key: run once, replay the stored answer after.
+
+    Placed right after core's ApiMiddleware, which has refused oversized bodies and keys with
+    control characters already and gives the answers here the API's error shape.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method == "POST" and key and request.path.startswith(API_PREFIX):
+            return run_idempotent(request, key, self.get_response)
+        return self.get_response(request)
 
 
 def _error(exc: SarafanError) -> HttpResponse:
@@ -46,7 +63,7 @@ def run_idempotent(
     request: HttpRequest, key: str, get_response: Callable[[HttpRequest], HttpResponse]
 ) -> HttpResponse:
     try:
-        caller = caller_for(request)
+        caller = api_caller(request)
     except SarafanError:
         return get_response(request)  # the view answers 401/403 itself
     if len(key) > MAX_KEY_LENGTH:

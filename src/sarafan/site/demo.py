@@ -8,10 +8,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from sarafan.campaigns.services import create_demo_campaign
 from sarafan.core.files import write_private
-
-from .models import Project
-from .services import create_project
+from sarafan.projects.models import Project
+from sarafan.projects.services import create_project
+from sarafan.rewards.pools import create_demo_pool
 
 DEMO_FILE = "demo.json"
 
@@ -28,12 +29,8 @@ def ensure_demo() -> dict[str, str]:
         saved: dict[str, str] = json.loads(path.read_text())
         if Project.objects.filter(public_id=saved.get("project")).exists():
             return saved
-    from sarafan.campaigns.services import create_demo_campaign
-
     project, keys = create_project(name="Demo shop")
     campaign = create_demo_campaign(project=project)
-    from sarafan.rewards.pools import create_demo_pool
-
     create_demo_pool(project=project)
     password = secrets.token_urlsafe(12)
     user_model = get_user_model()

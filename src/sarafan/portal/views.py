@@ -14,6 +14,9 @@ from sarafan.core import ratelimit
 from sarafan.core.addresses import client_ip
 from sarafan.core.errors import SarafanError
 from sarafan.core.money import money_str
+from sarafan.links import qr
+from sarafan.links.models import Link
+from sarafan.links.schemas import referral_url
 from sarafan.participants.models import Participant, portal_token_hash
 from sarafan.referrals.models import Referral
 from sarafan.rewards import fulfilment
@@ -25,10 +28,6 @@ from sarafan.rewards.models import (
     RewardStatus,
     Waiting,
 )
-
-from . import qr
-from .models import Link
-from .schemas import referral_url
 
 MAX_TOKEN = 64
 MAX_REWARDS_SHOWN = 50
@@ -210,7 +209,7 @@ def portal(request: HttpRequest, token: str) -> HttpResponse:
         "choice": request.GET.get("choice", ""),
         "token": token,
     }
-    response = render(request, "links/portal.html", context)
+    response = render(request, "portal/portal.html", context)
     # The URL is a secret: keep it out of caches, search engines and Referer headers.
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"

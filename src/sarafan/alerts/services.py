@@ -1,0 +1,44 @@
+"""Console notices: a stop-rule crossed, a campaign paused, a pool empty or running low, an
+issuer failing. Any app raises one here; repeats for one subject within a window are one.
+
+The rows are still fraud's Alert model (the anti-fraud app had the first alerts); this
+module is the one writer of them.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from sarafan.fraud.models import Alert, StopRule
+
+
+def raise_alert(
+    *,
+    project_id: int,
+    livemode: bool,
+    kind: str,
+    subject: str,
+    message: str,
+    campaign_id: int | None = None,
+    rule: StopRule | None = None,
+    data: dict[str, Any] | None = None,
+    window: timedelta = timedelta(hours=1),
+) -> Alert | None:
+    """A console notice, unless the same rule raised one for the same subject lately."""
+    since = timezone.now() - window
+    recent = Alert.objects.filter(
+        project_id=project_id, livemode=livemode, kind=kind, subject=subject, created_at__gte=since
+    )
+    if recent.exists():
+        return None
+    return Alert.objects.create(
+        project_id=project_id,
+        livemode=livemode,
+        campaign_id=campaign_id,
+        rule=rule,
+        kind=kind,
+        subject=subject,
+        message=message,
+        data=data or {},
+    )
