@@ -338,7 +338,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def outcome(self, sent: Delivery) -> str:
-        variant = {DeliveryStatus.SENT: "success", DeliveryStatus.SENDING: ""}.get(
-            sent.status, "danger"
-        )
+        variants: dict[str, str] = {DeliveryStatus.SENT: "success", DeliveryStatus.SENDING: ""}
+        variant = variants.get(sent.status, "danger")
         return label(sent.get_status_display(), variant)
