@@ -13,8 +13,8 @@ from sarafan.core.schemas import Strict, Url
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import issuers
-from .models import Brand, Issuer
+from .. import issuers
+from ..models import Brand, Issuer
 
 issuers_router = Router(auth=secret_key_auth, tags=["issuers"])
 

@@ -15,9 +15,9 @@ from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import fulfilment, services
-from .models import Brand, Certificate, Reward, RewardStatus, Waiting, certificate_code_hash
-from .schemas import (
+from .. import fulfilment, services
+from ..models import Brand, Certificate, Reward, RewardStatus, Waiting, certificate_code_hash
+from ..schemas import (
     BrandChoiceIn,
     DecisionIn,
     ManualRewardIn,
@@ -140,7 +140,7 @@ def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
 
 @rewards.post("/{reward_id}/resend", response=dict, summary="E-mail the certificate again")
 def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
-    from .delivery import resend as send_again
+    from ..delivery import resend as send_again
 
     delivery = send_again(_reward(request, reward_id), actor="api")
     return {

@@ -41,8 +41,10 @@ from sarafan.fraud.admin import (
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import get_participant
 
-from . import delivery, fulfilment, services
-from .console import (
+from .. import delivery, fulfilment, services
+from ..models import Brand, Certificate, DeliveryStatus, Reward, RewardStatus, Waiting
+from ..transitions import can_move
+from .shared import (
     ADD_REWARD,
     CHANGE_REWARD,
     masked_code,
@@ -52,8 +54,6 @@ from .console import (
     rehearse,
     scope_bar,
 )
-from .models import Brand, Certificate, DeliveryStatus, Reward, RewardStatus, Waiting
-from .transitions import can_move
 
 S = RewardStatus
 # When a button is shown; the service called still decides (a stale page gets its refusal).

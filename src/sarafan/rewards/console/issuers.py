@@ -25,11 +25,11 @@ from sarafan.console.options import public_id
 from sarafan.core.errors import SarafanError
 from sarafan.fraud.admin import label, local_time
 
-from . import issuers
-from .console import rehearse
-from .console_pools import ScopedAdmin, ScopedForm, adopt
-from .issuers import CircuitState
-from .models import Brand, Issuer
+from .. import issuers
+from ..issuers import CircuitState
+from ..models import Brand, Issuer
+from .pools import ScopedAdmin, ScopedForm, adopt
+from .shared import rehearse
 
 # The issuers service's refusals, by the setting they are about.
 REFUSED: dict[str, Any] = {

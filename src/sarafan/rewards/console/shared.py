@@ -21,8 +21,8 @@ from sarafan.core.errors import SarafanError
 from sarafan.fraud.admin import LIVE, TEST, Scope, current_scope
 from sarafan.projects.models import Project
 
-from .models import Certificate, PoolCode
-from .pools import code_hint
+from ..models import Certificate, PoolCode
+from ..pools import code_hint
 
 CHANGE_REWARD = "rewards.change_reward"
 ADD_REWARD = "rewards.add_reward"
