@@ -16,7 +16,7 @@ from sarafan.core.errors import SarafanError
 from sarafan.core.money import money_str
 from sarafan.participants.models import Participant, portal_token_hash
 from sarafan.referrals.models import Referral
-from sarafan.rewards import fulfilment
+from sarafan.rewards import waiting
 from sarafan.rewards.models import (
     Brand,
     Certificate,
@@ -25,6 +25,7 @@ from sarafan.rewards.models import (
     RewardStatus,
     Waiting,
 )
+from sarafan.rewards.sources import offered_brands, source_of
 
 from . import qr
 from .models import Link
@@ -92,7 +93,7 @@ def _reward_rows(participant: Participant) -> list[dict[str, Any]]:
         choosing = (
             certificate is None
             and reward.status in CHOOSING
-            and fulfilment.source_of(reward.campaign).choice_days is not None
+            and source_of(reward.campaign).choice_days is not None
         )
         rows.append(
             {
@@ -104,7 +105,7 @@ def _reward_rows(participant: Participant) -> list[dict[str, Any]]:
                 "waiting": Waiting(waiting).label if waiting else "",
                 "brand": reward.brand.name if reward.brand is not None else "",
                 "choose_by": reward.choose_by,
-                "options": fulfilment.offered_brands(reward) if choosing else [],
+                "options": offered_brands(reward) if choosing else [],
                 "certificate": _certificate_row(certificate),
             }
         )
@@ -176,7 +177,7 @@ def choose_brand(request: HttpRequest, token: str, reward_id: str) -> HttpRespon
     if reward is None or brand is None:
         return _not_found(request)
     try:
-        fulfilment.choose_brand(reward, brand, actor="recipient")
+        waiting.choose_brand(reward, brand, actor="recipient")
     except SarafanError:
         return redirect(reverse("portal", args=[token]) + "?choice=failed")
     return redirect(reverse("portal", args=[token]) + "?choice=saved")

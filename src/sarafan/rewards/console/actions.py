@@ -41,8 +41,9 @@ from sarafan.fraud.admin import (
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import get_participant
 
-from .. import delivery, fulfilment, services
+from .. import delivery, services, waiting
 from ..models import Brand, Certificate, DeliveryStatus, Reward, RewardStatus, Waiting
+from ..sources import offered_brands
 from ..transitions import can_move
 from .shared import (
     ADD_REWARD,
@@ -104,7 +105,7 @@ class RewardActions:
         here = _page(reward)
         found: list[ObjectAction] = []
         if reward.status in CHOOSABLE and _certificate(reward) is None:
-            offered = fulfilment.offered_brands(reward)
+            offered = offered_brands(reward)
             if len(offered) > 1:
                 found.append(
                     ObjectAction(
@@ -249,7 +250,7 @@ class RewardActions:
         if isinstance(reward, HttpResponse):
             return reward
         try:
-            now = fulfilment.retry_now(reward, actor=actor(request))
+            now = waiting.retry_now(reward, actor=actor(request))
         except SarafanError as exc:
             self.message_user(request, f"{reward.public_id}: {refusal(exc)}", messages.ERROR)
         else:
@@ -270,7 +271,7 @@ class RewardActions:
             self.message_user(request, NOT_OFFERED, messages.ERROR)
             return back(request, _page(reward))
         try:
-            now = fulfilment.choose_brand(reward, brand, actor=actor(request))
+            now = waiting.choose_brand(reward, brand, actor=actor(request))
         except SarafanError as exc:
             self.message_user(request, f"{reward.public_id}: {refusal(exc)}", messages.ERROR)
         else:
