@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from sarafan.projects.models import Project
 from sarafan.projects.services import create_project
+
+# A busy machine makes an example slow now and then: the properties judge results, never time.
+hypothesis_settings.register_profile("sarafan", deadline=None)
+hypothesis_settings.load_profile("sarafan")
 
 
 @dataclass

@@ -81,3 +81,23 @@ def order(
     if code:
         body["referral_code"] = code
     return api.post("events", body)
+
+
+def run_queued(task: Any) -> list[Any]:
+    """Run here, as the worker would, the queued calls of `task`; returns what they returned."""
+    from django_tasks_db.models import DBTaskResult
+
+    queued = DBTaskResult.objects.filter(task_path=task.module_path, status="READY").order_by("pk")
+    results = []
+    for row in queued:
+        results.append(task.call(*row.args_kwargs["args"], **row.args_kwargs["kwargs"]))
+        row.delete()
+    return results
+
+
+def resend_now(reward: Any, *, actor: str) -> Any:
+    """The console's and the API's resend, its queued send run at once as the worker would."""
+    from sarafan.rewards.delivery import claim_resend, send_claimed
+
+    delivery, to_send = claim_resend(reward, actor=actor)
+    return (send_claimed(delivery.pk) if to_send else None) or delivery

@@ -32,6 +32,8 @@ from sarafan.rewards.models import (
     Reward,
     RewardEvent,
 )
+from sarafan.rewards.tasks import send_resend
+from tests.factories import run_queued
 from tests.rewards.provider import FakeProvider, provider
 from tests.rewards.smtp import SmtpServer, smtp
 
@@ -568,12 +570,21 @@ def test_resend_refuses_a_recipient_without_an_e_mail(admin_client: Client, chai
 
 
 def test_resend_e_mails_the_certificate_again(
-    admin_client: Client, chain: Chain, smtp: SmtpServer
+    admin_client: Client, chain: Chain, smtp: SmtpServer, django_capture_on_commit_callbacks: Any
 ) -> None:
-    response = _speaking(admin_client, "en").post(
-        _url("rewards_reward_resend", chain.reward.pk), follow=True
-    )
-    assert _messages(response) == [f"The certificate was e-mailed again to {chain.referrer.email}."]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _speaking(admin_client, "en").post(
+            _url("rewards_reward_resend", chain.reward.pk), follow=True
+        )
+    assert _messages(response) == [
+        f"The certificate will be e-mailed again to {chain.referrer.email} in a moment."
+    ]
+    assert smtp.messages == []  # the worker sends it, not the console's request
+    # Being sent is not an error: a plain label, not a red one.
+    html = _speaking(admin_client, "en").get(_url("rewards_delivery_changelist"))
+    [sending] = re.findall(r"<span class=\"([^\"]*)\">\s*sending\s*</span>", html.content.decode())
+    assert "bg-red" not in sending, html.content.decode()[-3000:]
+    assert run_queued(send_resend) == ["sent"]
     [message] = smtp.messages
     assert message["To"].addresses[0].addr_spec == chain.referrer.email
     sent = Delivery.objects.filter(reward=chain.reward).latest("id")
@@ -583,15 +594,16 @@ def test_resend_e_mails_the_certificate_again(
 
 
 def test_resend_reports_an_smtp_failure(
-    admin_client: Client, chain: Chain, smtp: SmtpServer
+    admin_client: Client, chain: Chain, smtp: SmtpServer, django_capture_on_commit_callbacks: Any
 ) -> None:
     smtp.stop()
-    response = _speaking(admin_client, "en").post(
-        _url("rewards_reward_resend", chain.reward.pk), follow=True
-    )
-    [message] = _messages(response)
-    assert message.startswith(f"The e-mail to {chain.referrer.email} could not be sent:")
+    page = _url("rewards_reward_change", chain.reward.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(_url("rewards_reward_resend", chain.reward.pk))
+    assert run_queued(send_resend) == ["failed"]
     assert Delivery.objects.filter(reward=chain.reward).latest("id").status == "failed"
+    # The reward's page lists the failed attempt with its error.
+    assert "failed" in _html(_speaking(admin_client, "en").get(page))
 
 
 # --- manual rewards ---------------------------------------------------------------------------

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 
 from sarafan.participants.models import Participant
-from sarafan.rewards.delivery import deliver, mask_email, resend
+from sarafan.rewards.delivery import deliver, mask_email
 from sarafan.rewards.models import Certificate, Delivery, Reward
 from tests.at_rest import rows_holding
-from tests.factories import create_campaign, create_referrer, order
+from tests.factories import create_campaign, create_referrer, order, resend_now
 
 RULES = [
     {
@@ -134,9 +134,9 @@ def test_erasure_leaves_no_copy_of_the_address_in_deliveries(api, campaign, smtp
     create_referrer(api, "u-7", phone="+79161234567")
     reward, certificate = _issue(api)
     assert deliver(reward.pk).status == "sent"
-    resend(reward, actor="console:admin")
+    resend_now(reward, actor="console:admin")
     smtp.inbox.refused.add("u-7@example.ru")
-    failed = resend(reward, actor="api")
+    failed = resend_now(reward, actor="api")
     assert failed.status == "failed"
     address = "u-7@example.ru"
     assert Delivery.objects.filter(to=address).count() == 3

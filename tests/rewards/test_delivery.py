@@ -16,9 +16,9 @@ from django.utils import timezone
 from sarafan.core.errors import Conflict
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
-from sarafan.rewards.delivery import deliver, mask_email, resend, send_expiry_reminders
+from sarafan.rewards.delivery import deliver, mask_email, send_expiry_reminders
 from sarafan.rewards.models import Brand, Certificate, Delivery, Reward, RewardEvent
-from tests.factories import create_campaign, create_referrer, order
+from tests.factories import create_campaign, create_referrer, order, resend_now
 from tests.rewards.smtp import TIMEOUT_SECONDS, SmtpServer, mailer, start_server
 
 RULES = [
@@ -228,7 +228,7 @@ def test_resend_sends_again_and_records_who_asked(api, campaign, smtp):
     reward = issue(api)
     deliver(reward.pk)
 
-    delivery = resend(reward, actor="console:olga@shop.example")
+    delivery = resend_now(reward, actor="console:olga@shop.example")
 
     assert delivery.status == "sent"
     assert delivery.actor == "console:olga@shop.example"
@@ -241,7 +241,7 @@ def test_resend_sends_again_and_records_who_asked(api, campaign, smtp):
 def test_resend_of_an_issued_reward_delivers_it(api, campaign, smtp):
     reward = issue(api)
 
-    resend(reward, actor="console:olga@shop.example")
+    resend_now(reward, actor="console:olga@shop.example")
 
     reward.refresh_from_db()
     assert reward.status == "delivered"
@@ -308,7 +308,7 @@ def test_no_email_address_sends_nothing(api, campaign, smtp):
     assert deliver(reward.pk) is None
 
     with pytest.raises(Conflict) as refused:
-        resend(reward, actor="console:olga@shop.example")
+        resend_now(reward, actor="console:olga@shop.example")
     assert refused.value.code == "no_email"
     assert smtp.messages == []
     assert not Delivery.objects.exists()
@@ -329,7 +329,7 @@ def test_project_that_does_not_email_certificates_sends_nothing(api, campaign, s
     assert deliver(reward.pk) is None
 
     with pytest.raises(Conflict) as refused:
-        resend(reward, actor="console:olga@shop.example")
+        resend_now(reward, actor="console:olga@shop.example")
     assert refused.value.code == "email_disabled"
     assert smtp.messages == []
 
@@ -341,7 +341,7 @@ def test_cancelled_certificate_is_not_sent(api, campaign, smtp):
     assert deliver(reward.pk) is None
 
     with pytest.raises(Conflict) as refused:
-        resend(reward, actor="console:olga@shop.example")
+        resend_now(reward, actor="console:olga@shop.example")
     assert refused.value.code == "nothing_to_send"
     assert smtp.messages == []
 
@@ -355,7 +355,7 @@ def test_certificate_past_its_expiry_is_not_sent(api, campaign, smtp):
     assert deliver(reward.pk) is None
 
     with pytest.raises(Conflict) as refused:
-        resend(reward, actor="console:olga@shop.example")
+        resend_now(reward, actor="console:olga@shop.example")
     assert refused.value.code == "nothing_to_send"
     assert smtp.messages == []
 

@@ -7,6 +7,8 @@ from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.rewards.delivery import deliver
 from sarafan.rewards.models import Delivery
+from sarafan.rewards.tasks import send_resend
+from tests.factories import run_queued
 from tests.rewards.test_delivery import issue
 
 INJECTED = "Анна\r\nBcc: thief@evil.example\r\n\tX"
@@ -45,14 +47,18 @@ def test_a_name_with_a_line_break_is_delivered_without_it(api, campaign, smtp):
     _headers_are_clean(received.message)
 
 
-def test_resend_to_a_name_with_a_line_break_answers(api, campaign, smtp):
+def test_resend_to_a_name_with_a_line_break_answers(
+    api, campaign, smtp, django_capture_on_commit_callbacks
+):
     reward = issue(api)
     _stored_with_line_breaks(reward)
 
-    response = api.post(f"rewards/{reward.public_id}/resend")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"rewards/{reward.public_id}/resend")
 
     assert response.status_code == 200, response.content
-    assert response.json()["status"] == "sent"
+    assert response.json()["status"] == "sending"  # the worker sends it
+    assert run_queued(send_resend) == ["sent"]
     last = smtp.inbox.messages[-1]
     assert last.rcpt_tos == ["u-7@example.ru"]
     _headers_are_clean(last.message)

@@ -21,11 +21,12 @@ from django.utils import timezone
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.projects.services import create_project
-from sarafan.rewards.delivery import deliver, resend
+from sarafan.rewards.delivery import deliver
 from sarafan.rewards.models import Certificate, Delivery, Reward
 from sarafan.rewards.recovery import RECOVERY_WINDOW, recover_deliveries
+from sarafan.rewards.tasks import send_resend
 from tests.conftest import ApiClient
-from tests.factories import create_campaign
+from tests.factories import create_campaign, resend_now, run_queued
 from tests.rewards.holding_smtp import HoldingInbox, holding_smtp
 from tests.rewards.smtp import TIMEOUT_SECONDS
 from tests.rewards.test_delivery import RULES, issue
@@ -185,17 +186,28 @@ def test_a_send_interrupted_again_and_again_ends_failed(api, campaign, smtp):
     assert status(reward) == "issued"  # the console can resend it
 
 
-def test_an_interrupted_send_resent_meanwhile_is_not_repeated(api, campaign, smtp):
+def test_a_resend_takes_over_an_interrupted_send_and_it_is_not_repeated(api, campaign, smtp):
     reward = issue(api)
     left = left_by_dead_worker(reward, age=stale())
-    resend(reward, actor="console:olga@shop.example")
+    sent = resend_now(reward, actor="console:olga@shop.example")
 
     assert recover_deliveries() == 0
 
     assert len(smtp.messages) == 1
+    assert sent.pk == left.pk  # the dead worker's claim, not a second e-mail
     left.refresh_from_db()
-    assert left.status == "failed"
-    assert left.error.endswith("not sent again: already_sent.")
+    assert (left.status, left.attempts) == ("sent", 2)
+
+
+def test_a_resend_while_the_e_mail_is_being_sent_sends_nothing_more(api, campaign, smtp):
+    reward = issue(api)
+    sending = left_by_dead_worker(reward, age=1)  # its worker is alive and sending
+
+    same = resend_now(reward, actor="console:olga@shop.example")
+
+    assert same.pk == sending.pk and same.status == "sending"
+    assert smtp.messages == []
+    assert Delivery.objects.filter(reward=reward).count() == 1
 
 
 def test_an_interrupted_send_to_a_person_erased_meanwhile_is_not_sent(api, campaign, smtp):
@@ -350,3 +362,25 @@ def test_two_sweeps_taking_over_one_interrupted_send_send_once(api, campaign, ho
     assert finish(inbox, thread, outcome) == 1
     assert inbox.started == 1
     assert Delivery.objects.get(reward=reward).attempts == 2
+
+
+def test_resends_never_wait_for_the_mail_server_in_the_request(
+    api, campaign, holding_smtp, django_capture_on_commit_callbacks
+):
+    # A mail server that holds every message: before, each resend held a web thread for as
+    # long as the server kept it, and a few parallel ones held them all.
+    inbox = holding_smtp.inbox
+    assert isinstance(inbox, HoldingInbox)
+    inbox.hold = 100
+    reward = issue(api)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            answer = api.post(f"rewards/{reward.public_id}/resend")
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["status"] == "sending"
+    assert not inbox.holding.is_set()  # no request opened an SMTP session
+    # The three requests ask for one e-mail: the first claim is being sent.
+    assert Delivery.objects.filter(reward=reward).count() == 1
+    inbox.release.set()
+    assert run_queued(send_resend) == ["sent"]
+    assert len(holding_smtp.messages) == 1

@@ -338,5 +338,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def outcome(self, sent: Delivery) -> str:
-        variant = "success" if sent.status == DeliveryStatus.SENT else "danger"
+        variants: dict[str, str] = {DeliveryStatus.SENT: "success", DeliveryStatus.SENDING: ""}
+        variant = variants.get(sent.status, "danger")
         return label(sent.get_status_display(), variant)

@@ -181,17 +181,71 @@ def _unsent(parcel: Parcel, *, kind: str, actor: str) -> Delivery:
     )
 
 
-def resend(reward: Reward, *, actor: str) -> Delivery:
-    """E-mail the certificate again on request (console, API), even if it was delivered.
+def claim_resend(reward: Reward, *, actor: str) -> tuple[Delivery, bool]:
+    """Claim the certificate e-mail again on request (console, API), even if it was delivered;
+    the worker sends it (send_claimed), so no SMTP round trip holds a web request.
 
-    Raises Conflict when it cannot be sent; a failed send is returned as a failed Delivery.
+    Returns the delivery and whether the caller is to have it sent: while this reward's
+    e-mail is being sent already, that one is returned and nothing more goes out, unless its
+    sender died (claimed longer than SARAFAN_DELIVERY_GRACE_SECONDS ago): then it is sent
+    now. Raises Conflict when it cannot be sent. A claim whose task is lost (the process
+    died before enqueueing it) is sent by the recovery sweep, as any interrupted one.
     """
     parcel = _parcel(reward.pk)
     refusal = _refusal(parcel)
     if refusal is not None:
         raise Conflict(_REFUSALS[refusal], code=refusal)
-    # Asked for explicitly, so never refused as "being sent": recorded once it went out.
-    return complete(_unsent(parcel, kind=DeliveryKind.CERTIFICATE, actor=actor), parcel)
+    delivery = _unsent(parcel, kind=DeliveryKind.CERTIFICATE, actor=actor)
+    try:
+        with transaction.atomic():
+            delivery.save(force_insert=True)
+    except IntegrityError:
+        sending = Delivery.objects.filter(
+            project_id=reward.project_id,
+            livemode=reward.livemode,
+            reward=reward,
+            kind=DeliveryKind.CERTIFICATE,
+            status=DeliveryStatus.SENDING,
+        ).first()
+        if sending is None:
+            raise
+        grace = timedelta(seconds=settings.SARAFAN_DELIVERY_GRACE_SECONDS)
+        return (
+            sending,
+            sending.claimed_at is not None and sending.claimed_at < timezone.now() - grace,
+        )
+    return delivery, True
+
+
+def send_claimed(pk: int) -> Delivery | None:
+    """Send a claimed resend once; None when it is not waiting any more (sent, or taken over).
+
+    The claim passes with a conditional UPDATE of `claimed_at`, as take_over's does, so a
+    task run twice or racing the sweep sends one e-mail.
+    """
+    delivery = Delivery.objects.filter(pk=pk, status=DeliveryStatus.SENDING).first()
+    if delivery is None:
+        return None
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.SARAFAN_DELIVERY_GRACE_SECONDS)
+    if delivery.claimed_at is not None and delivery.claimed_at < cutoff:
+        # Its sender died: taken over as the sweep would (attempts counted, MAX_ATTEMPTS).
+        take_over(pk, now=now, claimed_before=cutoff)
+        return Delivery.objects.get(pk=pk)
+    claim = Delivery.objects.filter(
+        pk=pk, status=DeliveryStatus.SENDING, claimed_at=delivery.claimed_at
+    )
+    if not claim.update(claimed_at=now):
+        return None
+    delivery.claimed_at = now
+    parcel = _parcel(delivery.reward_id)
+    refusal = _refusal(parcel)
+    if refusal is not None:  # changed while it waited: erased, turned off, cancelled
+        delivery.status, delivery.error = DeliveryStatus.FAILED, _REFUSALS[refusal]
+        delivery.save(update_fields=["status", "error"])
+        return delivery
+    delivery.to = parcel.recipient.email
+    return complete(delivery, parcel)
 
 
 def send_expiry_reminders(*, now: datetime | None = None, days: int | None = None) -> int:
@@ -351,7 +405,7 @@ def _error_text(exc: Exception, parcel: Parcel) -> str:
 
 
 def complete(delivery: Delivery, parcel: Parcel) -> Delivery:
-    """Send a claimed delivery's e-mail (a resend's, not saved yet) and record how it went;
+    """Send a claimed delivery's e-mail and record how it went;
     mark an issued reward delivered on success.
 
     A failed send is recorded and released: a reminder's certificate may be reminded again.

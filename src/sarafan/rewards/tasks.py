@@ -1,7 +1,12 @@
 """Reward background tasks: thin wrappers that load ids and call services."""
 
+from typing import TYPE_CHECKING
+
 from django.tasks import task
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from .models import Delivery, Reward
 
 
 @task()
@@ -18,6 +23,28 @@ def deliver_reward(reward_id: int, kind: str = "certificate") -> str:
 
     delivery = deliver(reward_id, kind=kind)
     return delivery.status if delivery is not None else "skipped"
+
+
+@task()
+def send_resend(delivery_id: int) -> str:
+    """Send a resend the console or the API claimed; returns the delivery's status."""
+    from .delivery import send_claimed
+
+    delivery = send_claimed(delivery_id)
+    return delivery.status if delivery is not None else "skipped"
+
+
+def queue_resend(reward: "Reward", *, actor: str) -> "Delivery":
+    """E-mail a reward's certificate again from the worker (console's Resend, API resend);
+    returns its delivery, being sent. Raises Conflict when it cannot be sent."""
+    from django.db import transaction
+
+    from .delivery import claim_resend
+
+    delivery, to_send = claim_resend(reward, actor=actor)
+    if to_send:
+        transaction.on_commit(lambda: send_resend.enqueue(delivery.pk))
+    return delivery
 
 
 @task()

@@ -137,11 +137,16 @@ def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     return reward_detail(_reward(request, reward_id))
 
 
-@rewards.post("/{reward_id}/resend", response=dict, summary="E-mail the certificate again")
+@rewards.post(
+    "/{reward_id}/resend",
+    response=dict,
+    summary="E-mail the certificate again (queued: status sending until the worker sent it)",
+)
 def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
-    from ..delivery import resend as send_again
+    from ..tasks import queue_resend
 
-    delivery = send_again(_reward(request, reward_id), actor="api")
+    delivery = queue_resend(_reward(request, reward_id), actor="api")
+    delivery.refresh_from_db()  # sent already when the task ran on commit
     return {
         "object": "delivery",
         "reward": reward_id,

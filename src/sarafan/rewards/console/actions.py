@@ -41,9 +41,10 @@ from sarafan.fraud.admin import (
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import get_participant
 
-from .. import delivery, services, waiting
+from .. import services, waiting
 from ..models import Brand, Certificate, DeliveryStatus, Reward, RewardStatus, Waiting
 from ..sources import offered_brands
+from ..tasks import queue_resend
 from ..transitions import can_move
 from .shared import (
     ADD_REWARD,
@@ -226,11 +227,19 @@ class RewardActions:
         if isinstance(reward, HttpResponse):
             return reward
         try:
-            sent = delivery.resend(reward, actor=actor(request))
+            sent = queue_resend(reward, actor=actor(request))
+            sent.refresh_from_db()  # sent already when the task ran on commit
         except SarafanError as exc:
             self.message_user(request, f"{reward.public_id}: {refusal(exc)}", messages.ERROR)
         else:
-            if sent.status == DeliveryStatus.SENT:
+            if sent.status == DeliveryStatus.SENDING:
+                self.message_user(
+                    request,
+                    _("The certificate will be e-mailed again to %(to)s in a moment.")
+                    % {"to": sent.to},
+                    messages.SUCCESS,
+                )
+            elif sent.status == DeliveryStatus.SENT:
                 self.message_user(
                     request,
                     _("The certificate was e-mailed again to %(to)s.") % {"to": sent.to},
