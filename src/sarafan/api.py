@@ -91,9 +91,9 @@ def _mount_routers() -> None:
     from sarafan.fraud.api import router as fraud
     from sarafan.participants.api import router as participants
     from sarafan.referrals.api import router as referrals
-    from sarafan.rewards.api import certificates, rewards
-    from sarafan.rewards.issuers_api import issuers_router
-    from sarafan.rewards.pools_api import brands, pools_router
+    from sarafan.rewards.api.issuers import issuers_router
+    from sarafan.rewards.api.pools import brands, pools_router
+    from sarafan.rewards.api.rewards import certificates, rewards
     from sarafan.tracking.api import router as events
 
     api.add_router("/campaigns", campaigns)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
 from sarafan.participants.models import Participant
-from sarafan.rewards import fulfilment, pools, services
+from sarafan.rewards import external, pools, services
 from sarafan.rewards.issuers import update_issuer
 from sarafan.rewards.models import (
     Brand,
@@ -476,7 +476,7 @@ def test_retry_now_tries_a_failed_issuer_again(
     # The call is the worker's: the page answers at once.
     assert _messages(response) == ["The reward is being issued."]
     assert provider.requests == []
-    assert fulfilment.attempt_issuer(reward.pk) == "issued"
+    assert external.attempt_issuer(reward.pk) == "issued"
     certificate = Certificate.objects.get(reward=reward)
     assert certificate.kind == "issuer"
     assert certificate.external_id == "cert_1"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from sarafan.core.errors import Conflict
 from sarafan.fraud.models import Alert
-from sarafan.rewards import fulfilment, pools
+from sarafan.rewards import pools, waiting
 from sarafan.rewards.lifecycle import expire_certificates
 from sarafan.rewards.models import (
     Certificate,
@@ -20,7 +20,7 @@ from sarafan.rewards.models import (
     Reward,
     RewardStatus,
 )
-from sarafan.rewards.services import move
+from sarafan.rewards.moves import move
 from sarafan.rewards.transitions import TRANSITIONS
 from tests.factories import create_campaign, create_referrer, order
 
@@ -118,7 +118,7 @@ def test_an_empty_pool_keeps_the_reward_approved_until_codes_arrive(api, ozon):
     assert Alert.objects.filter(kind="pool.empty").count() == 1
 
     pools.upload_codes(pool=pool, csv_text=_codes("NEW", 1), dry_run=False)
-    assert fulfilment.resume_waiting() == 1
+    assert waiting.resume_waiting() == 1
     issued = api.get(f"rewards/{reward_id}").json()
     assert issued["status"] == "issued"
     assert issued["waiting"] is None
@@ -271,7 +271,7 @@ def test_the_default_brand_applies_after_the_deadline(api, choice_campaign, wb):
     Reward.objects.filter(public_id=reward_id).update(
         choose_by=timezone.now() - timedelta(minutes=1)
     )
-    assert fulfilment.resume_waiting() == 1
+    assert waiting.resume_waiting() == 1
     reward = api.get(f"rewards/{reward_id}").json()
     assert reward["brand"] == wb.public_id
     assert reward["certificate"]["code"].startswith("WB-")
@@ -462,8 +462,8 @@ def test_turning_the_tax_hold_off_releases_held_rewards(api, project):
     create_campaign(api, rules=[_rule("4500.00")])
     reward_id = _referred_order(api, 1)
     assert api.get(f"rewards/{reward_id}").json()["waiting"]["reason"] == "tax_details"
-    assert fulfilment.resume_waiting() == 0
+    assert waiting.resume_waiting() == 0
     project.tax_hold = False
     project.save()
-    assert fulfilment.resume_waiting() == 1
+    assert waiting.resume_waiting() == 1
     assert api.get(f"rewards/{reward_id}").json()["status"] == "issued"

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from sarafan.rewards import issuers
-from sarafan.rewards.issuers import IssuerRefused, IssuerUnavailable
+from sarafan.rewards import issuer_client, issuers
+from sarafan.rewards.issuer_client import IssuerRefused, IssuerUnavailable
 from sarafan.rewards.models import Issuer
 from tests.receivers import Receiver, receiver
 
@@ -23,7 +23,7 @@ def metadata() -> Iterator[Receiver]:
 
 
 def _issue(issuer: Issuer) -> object:
-    return issuers.issue(
+    return issuer_client.issue(
         issuer, reference="rwd_1", amount=Decimal("500.00"), currency="RUB", brand=""
     )
 

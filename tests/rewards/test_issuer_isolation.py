@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from sarafan.core.models import OutboundSlot
 from sarafan.projects.services import create_project
-from sarafan.rewards import fulfilment, issuers
+from sarafan.rewards import external, issuers
 from sarafan.rewards.models import Reward
 from tests.conftest import ApiClient
 from tests.factories import create_campaign, create_referrer, order
@@ -81,7 +81,7 @@ def test_a_hanging_provider_holds_only_its_projects_slots(settings, provider):
 
         def attempt(pk: int) -> str:
             try:
-                return fulfilment.attempt_issuer(pk)
+                return external.attempt_issuer(pk)
             finally:
                 connection.close()
 
@@ -98,12 +98,12 @@ def test_a_hanging_provider_holds_only_its_projects_slots(settings, provider):
             )
             # A third of that project is put off, not run, and not dropped.
             before = timezone.now()
-            assert fulfilment.attempt_issuer(pks[2]) == "busy"
+            assert external.attempt_issuer(pks[2]) == "busy"
             deferred = Reward.objects.get(pk=pks[2])
             assert (deferred.waiting, deferred.attempts) == ("issuer", 0)
             assert deferred.next_attempt_at is not None and deferred.next_attempt_at > before
             # Another project is issued meanwhile, and its API answers.
-            assert fulfilment.attempt_issuer(other_pk) == "issued"
+            assert external.attempt_issuer(other_pk) == "issued"
             assert other.get("rewards").status_code == 200
             assert len(hanging.requests) == 2
             hanging.hang.set()
@@ -111,5 +111,5 @@ def test_a_hanging_provider_holds_only_its_projects_slots(settings, provider):
         # The slots were given back: the deferred reward gets its call once due.
         assert not OutboundSlot.objects.filter(held_until__gt=timezone.now()).exists()
         Reward.objects.filter(pk=pks[2]).update(next_attempt_at=timezone.now())
-        assert fulfilment.attempt_issuer(pks[2]) == "retry"
+        assert external.attempt_issuer(pks[2]) == "retry"
         assert len(hanging.requests) == 3

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from sarafan.core.circuit import CIRCUIT_THRESHOLD
 from sarafan.fraud.models import Alert
-from sarafan.rewards import fulfilment, issuers
+from sarafan.rewards import external, issuers, waiting
 from sarafan.rewards.models import Certificate, Reward
 from sarafan.rewards.tasks import issue_with_issuer
 from tests.factories import create_campaign, create_referrer, order
@@ -76,7 +77,7 @@ def test_the_reward_waits_for_the_issuer_then_gets_its_certificate(api, reward_i
     # The event's transaction made no HTTP call.
     assert provider.requests == []
 
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "issued"
+    assert external.attempt_issuer(_pk(reward_id)) == "issued"
     reward = _reward(api, reward_id)
     assert reward["status"] == "issued"
     certificate = reward["certificate"]
@@ -93,14 +94,14 @@ def test_the_reward_waits_for_the_issuer_then_gets_its_certificate(api, reward_i
     assert stored.external_id == sent["id"]
     assert sent["code"] not in stored.code_encrypted
     # Nothing left to do: a second attempt does not call the provider.
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "skipped"
+    assert external.attempt_issuer(_pk(reward_id)) == "skipped"
     assert len(provider.requests) == 1
 
 
 def test_a_failing_provider_is_retried_with_backoff_and_recovers(api, reward_id, provider):
     provider.fail_next(1)
     before = timezone.now()
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "retry"
+    assert external.attempt_issuer(_pk(reward_id)) == "retry"
     after = timezone.now()
     reward = _reward(api, reward_id)
     assert reward["status"] == "approved"
@@ -111,12 +112,12 @@ def test_a_failing_provider_is_retried_with_backoff_and_recovers(api, reward_id,
     assert timedelta(seconds=3) <= next_at - before
     assert next_at - after <= timedelta(seconds=8)
     # Not due yet: the sweep leaves it alone.
-    assert fulfilment.resume_waiting() == 0
+    assert waiting.resume_waiting() == 0
     assert queued_attempts(reward_id) == 0
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "not_due"
+    assert external.attempt_issuer(_pk(reward_id)) == "not_due"
     _due(reward_id)
     # Due: the sweep queues the attempt for a worker (a task of its own), which issues it.
-    fulfilment.resume_waiting()
+    waiting.resume_waiting()
     assert queued_attempts(reward_id) == 1
     assert issue_with_issuer.call(_pk(reward_id)) == "issued"
     assert _reward(api, reward_id)["status"] == "issued"
@@ -126,12 +127,12 @@ def test_a_failing_provider_is_retried_with_backoff_and_recovers(api, reward_id,
 def test_a_lost_answer_is_retried_without_issuing_twice(api, reward_id, provider, issuer):
     issuers.update_issuer(issuer, timeout_seconds=0.5)
     provider.mode = "timeout"
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "retry"
+    assert external.attempt_issuer(_pk(reward_id)) == "retry"
     assert _reward(api, reward_id)["waiting"]["last_error"] == "No answer within 0.5 s."
     issuers.update_issuer(issuer, timeout_seconds=TIMEOUT_SECONDS)
     provider.mode = "ok"
     _due(reward_id)
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "issued"
+    assert external.attempt_issuer(_pk(reward_id)) == "issued"
     # The provider created the certificate during the lost request; the retry got it back.
     assert provider.issue_count[reward_id] == 1
     assert _reward(api, reward_id)["certificate"]["code"] == provider.issued[reward_id]["code"]
@@ -144,7 +145,7 @@ def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(
     results = []
     for _ in range(3):
         _due(reward_id)
-        results.append(fulfilment.attempt_issuer(_pk(reward_id)))
+        results.append(external.attempt_issuer(_pk(reward_id)))
     assert results == ["retry", "retry", "failed"]
     reward = _reward(api, reward_id)
     assert reward["waiting"]["reason"] == "issuer_failed"
@@ -152,7 +153,7 @@ def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(
     alert = Alert.objects.get(kind="issuer.failed")
     assert alert.subject == reward_id
     # The sweep does not hammer it further; a person retries once the provider is back.
-    assert fulfilment.resume_waiting() == 0
+    assert waiting.resume_waiting() == 0
     provider.mode = "ok"
     with django_capture_on_commit_callbacks(execute=True):
         retried = api.post(f"rewards/{reward_id}/retry")
@@ -167,7 +168,7 @@ def test_after_its_attempts_the_reward_is_marked_failed_with_an_alert(
 
 def test_a_refusal_is_not_retried(api, reward_id, provider):
     provider.mode = "refuse"
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "failed"
+    assert external.attempt_issuer(_pk(reward_id)) == "failed"
     reward = _reward(api, reward_id)
     assert reward["waiting"]["reason"] == "issuer_failed"
     assert reward["waiting"]["last_error"].startswith("The issuer refused")
@@ -176,9 +177,9 @@ def test_a_refusal_is_not_retried(api, reward_id, provider):
 def test_an_open_circuit_postpones_without_calling(api, reward_id, provider, issuer):
     until = timezone.now() + timedelta(minutes=5)
     type(issuer).objects.filter(pk=issuer.pk).update(
-        consecutive_failures=issuers.CIRCUIT_THRESHOLD, circuit_open_until=until
+        consecutive_failures=CIRCUIT_THRESHOLD, circuit_open_until=until
     )
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "circuit_open"
+    assert external.attempt_issuer(_pk(reward_id)) == "circuit_open"
     assert provider.requests == []
     reward = Reward.objects.get(public_id=reward_id)
     assert reward.attempts == 0
@@ -186,12 +187,12 @@ def test_an_open_circuit_postpones_without_calling(api, reward_id, provider, iss
 
 
 def test_cancelling_an_issued_reward_cancels_it_at_the_provider(api, reward_id, provider):
-    fulfilment.attempt_issuer(_pk(reward_id))
+    external.attempt_issuer(_pk(reward_id))
     cancelled = api.post(f"rewards/{reward_id}/cancel").json()
     assert cancelled["status"] == "cancelled"
     certificate = Certificate.objects.get(reward__public_id=reward_id)
     # The task enqueued after commit; run its service directly.
-    assert fulfilment.cancel_issued(certificate.pk) == "cancelled"
+    assert external.cancel_issued(certificate.pk) == "cancelled"
     assert provider.find(certificate.external_id)["status"] == "cancelled"
 
 
@@ -199,7 +200,7 @@ def test_a_reward_cancelled_while_waiting_is_never_issued(api, reward_id, provid
     cancelled = api.post(f"rewards/{reward_id}/cancel").json()
     assert cancelled["status"] == "cancelled"
     assert cancelled["waiting"] is None
-    assert fulfilment.attempt_issuer(_pk(reward_id)) == "skipped"
+    assert external.attempt_issuer(_pk(reward_id)) == "skipped"
     assert provider.requests == []
 
 
@@ -220,7 +221,7 @@ def test_an_issuer_source_needs_an_existing_issuer(api):
 def test_a_certificate_redeemed_at_the_provider_redeems_the_reward(api, reward_id, provider):
     from sarafan.rewards.lifecycle import sync_issued_externally
 
-    fulfilment.attempt_issuer(_pk(reward_id))
+    external.attempt_issuer(_pk(reward_id))
     assert sync_issued_externally() == 0
     certificate = Certificate.objects.get(reward__public_id=reward_id)
     provider.find(certificate.external_id)["status"] = "redeemed"

@@ -12,17 +12,12 @@ from django.test import Client
 from django.utils import timezone
 
 from sarafan.core import circuit
+from sarafan.core.circuit import CIRCUIT_THRESHOLD, CircuitOpen
 from sarafan.core.crypto import decrypt
 from sarafan.core.errors import InvalidRequest
 from sarafan.projects.services import create_project
-from sarafan.rewards import issuers, pools
-from sarafan.rewards.issuers import (
-    CIRCUIT_THRESHOLD,
-    CircuitOpen,
-    Issued,
-    IssuerRefused,
-    IssuerUnavailable,
-)
+from sarafan.rewards import issuer_client, issuers, pools
+from sarafan.rewards.issuer_client import Issued, IssuerRefused, IssuerUnavailable
 from sarafan.rewards.models import Issuer
 from tests.conftest import ApiClient
 from tests.processes import wait_until
@@ -46,7 +41,7 @@ def issuer(project, provider):
 
 
 def _issue(issuer, reference="rwd_1", amount="500.00", **kw):
-    return issuers.issue(
+    return issuer_client.issue(
         issuer,
         reference=reference,
         amount=Decimal(amount),
@@ -322,14 +317,14 @@ def test_failures_in_a_row_open_the_circuit_and_then_no_request_reaches_the_prov
     provider.mode = "ok"
     for call in (
         lambda: _issue(issuer),
-        lambda: issuers.status(issuer, "cert_1"),
-        lambda: issuers.cancel(issuer, "cert_1"),
+        lambda: issuer_client.status(issuer, "cert_1"),
+        lambda: issuer_client.cancel(issuer, "cert_1"),
     ):
         with pytest.raises(CircuitOpen) as paused:
             call()
         assert paused.value.until == stored.circuit_open_until
     assert len(provider.requests) == CIRCUIT_THRESHOLD
-    assert issuers.circuit_state(_fresh(issuer)) == "open"
+    assert circuit.circuit_state(_fresh(issuer)) == "open"
 
 
 def _pause_over(issuer):
@@ -342,14 +337,14 @@ def test_after_the_pause_one_call_goes_through_and_success_closes_the_circuit(is
     provider.mode = "fail"
     _fail(issuer, CIRCUIT_THRESHOLD)
     _pause_over(issuer)
-    assert issuers.circuit_state(_fresh(issuer)) == "half_open"
+    assert circuit.circuit_state(_fresh(issuer)) == "half_open"
 
     provider.mode = "ok"
     _issue(issuer)
     assert len(provider.requests) == CIRCUIT_THRESHOLD + 1
     stored = _fresh(issuer)
     assert (stored.consecutive_failures, stored.circuit_open_until) == (0, None)
-    assert issuers.circuit_state(stored) == "closed"
+    assert circuit.circuit_state(stored) == "closed"
     _issue(issuer, reference="rwd_2")
 
 
@@ -388,9 +383,9 @@ def test_a_probe_in_flight_keeps_other_callers_out(issuer, provider):
 
 
 def test_the_pause_doubles_up_to_ten_minutes():
-    pauses = [issuers.circuit_pause(CIRCUIT_THRESHOLD + n) for n in range(7)]
+    pauses = [circuit.circuit_pause(CIRCUIT_THRESHOLD + n) for n in range(7)]
     assert [p.total_seconds() for p in pauses] == [30, 60, 120, 240, 480, 600, 600]
-    assert issuers.circuit_pause(10**6) == timedelta(minutes=10)
+    assert circuit.circuit_pause(10**6) == timedelta(minutes=10)
 
 
 def test_a_new_url_or_token_closes_the_circuit(issuer, provider):
@@ -414,46 +409,46 @@ def test_a_new_url_or_token_closes_the_circuit(issuer, provider):
 
 def test_status_and_cancel(issuer, provider):
     issued = _issue(issuer)
-    assert issuers.status(issuer, issued.external_id) == "active"
+    assert issuer_client.status(issuer, issued.external_id) == "active"
 
-    issuers.cancel(issuer, issued.external_id)
-    assert issuers.status(issuer, issued.external_id) == "cancelled"
+    issuer_client.cancel(issuer, issued.external_id)
+    assert issuer_client.status(issuer, issued.external_id) == "cancelled"
     assert provider.requests[2][:2] == ("POST", f"/v1/certificates/{issued.external_id}/cancel")
     assert provider.requests[2].headers["authorization"] == f"Bearer {provider.token}"
     # Cancelling again, or a certificate the provider does not know, is done already.
-    issuers.cancel(issuer, issued.external_id)
-    issuers.cancel(issuer, "cert_unknown")
+    issuer_client.cancel(issuer, issued.external_id)
+    issuer_client.cancel(issuer, "cert_unknown")
 
     with pytest.raises(IssuerRefused, match=r"HTTP 404"):
-        issuers.status(issuer, "cert_unknown")
+        issuer_client.status(issuer, "cert_unknown")
 
 
 def test_a_redeemed_certificate_cannot_be_cancelled(issuer, provider):
     issued = _issue(issuer)
     provider.find(issued.external_id)["status"] = "redeemed"
-    assert issuers.status(issuer, issued.external_id) == "redeemed"
+    assert issuer_client.status(issuer, issued.external_id) == "redeemed"
     with pytest.raises(IssuerRefused, match=r"HTTP 409"):
-        issuers.cancel(issuer, issued.external_id)
+        issuer_client.cancel(issuer, issued.external_id)
 
 
 def test_status_and_cancel_failures_count_toward_the_circuit(issuer, provider):
     issued = _issue(issuer)
     provider.mode = "fail"
     with pytest.raises(IssuerUnavailable):
-        issuers.status(issuer, issued.external_id)
+        issuer_client.status(issuer, issued.external_id)
     provider.mode = "garbage"
     with pytest.raises(IssuerUnavailable):
-        issuers.status(issuer, issued.external_id)
+        issuer_client.status(issuer, issued.external_id)
     provider.mode = "timeout"
     issuers.update_issuer(issuer, timeout_seconds=0.5)
     with pytest.raises(IssuerUnavailable):
-        issuers.cancel(issuer, issued.external_id)
+        issuer_client.cancel(issuer, issued.external_id)
     assert _fresh(issuer).consecutive_failures == 3
 
 
 def test_an_id_is_one_path_segment(issuer, provider):
     with pytest.raises(IssuerRefused):
-        issuers.status(issuer, "../certificates")
+        issuer_client.status(issuer, "../certificates")
     assert provider.requests[0].path == "/v1/certificates/..%2Fcertificates"
 
 
@@ -462,14 +457,14 @@ def test_an_id_is_one_path_segment(issuer, provider):
 
 def test_backoff_doubles_with_jitter_up_to_an_hour():
     for attempt, base in [(1, 5), (2, 10), (3, 20), (4, 40), (10, 2560)]:
-        delays = {issuers.backoff(attempt).total_seconds() for _ in range(50)}
+        delays = {issuer_client.backoff(attempt).total_seconds() for _ in range(50)}
         assert all(base * 0.8 <= d <= base * 1.2 for d in delays), (attempt, delays)
         assert len(delays) > 1
     for attempt in (11, 12, 1000):
-        capped = [issuers.backoff(attempt).total_seconds() for _ in range(50)]
+        capped = [issuer_client.backoff(attempt).total_seconds() for _ in range(50)]
         assert all(3600 * 0.8 <= d <= 3600 for d in capped)
     with pytest.raises(ValueError):
-        issuers.backoff(0)
+        issuer_client.backoff(0)
 
 
 # -- settings ------------------------------------------------------------------------------

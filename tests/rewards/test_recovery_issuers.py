@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sarafan.rewards import fulfilment, issuers
+from sarafan.rewards import external, issuer_client, waiting
 from sarafan.rewards.models import Reward
 from sarafan.rewards.tasks import issue_with_issuer
 from tests.rewards.test_issuer_rewards import _pk, issuer, queued_attempts, reward_id
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def test_an_issuer_attempt_whose_enqueue_was_lost_is_queued_by_the_sweep(api, reward_id, provider):
     assert queued_attempts(reward_id) == 0
 
-    fulfilment.resume_waiting()
+    waiting.resume_waiting()
 
     assert queued_attempts(reward_id) == 1
     assert issue_with_issuer.call(_pk(reward_id)) == "issued"
@@ -36,9 +36,9 @@ def test_an_issuer_attempt_whose_worker_died_is_made_again_after_its_lease(
     # What the dead worker did: it claimed the attempt (a lease) and its request reached
     # the provider, which issued the certificate; the answer was never recorded.
     Reward.objects.filter(pk=reward.pk).update(
-        attempts=1, next_attempt_at=timezone.now() + fulfilment.ISSUER_LEASE
+        attempts=1, next_attempt_at=timezone.now() + external.ISSUER_LEASE
     )
-    issuers.issue(
+    issuer_client.issue(
         issuer,
         reference=reward_id,
         amount=reward.amount,
@@ -48,12 +48,12 @@ def test_an_issuer_attempt_whose_worker_died_is_made_again_after_its_lease(
         recipient_name=reward.recipient.name,
     )
 
-    fulfilment.resume_waiting()
+    waiting.resume_waiting()
     assert queued_attempts(reward_id) == 0  # the lease holds: the worker may still answer
     Reward.objects.filter(pk=reward.pk).update(
         next_attempt_at=timezone.now() - timedelta(minutes=1)
     )
-    fulfilment.resume_waiting()
+    waiting.resume_waiting()
     assert queued_attempts(reward_id) == 1
 
     assert issue_with_issuer.call(reward.pk) == "issued"

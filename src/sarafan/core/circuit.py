@@ -4,10 +4,12 @@ After CIRCUIT_THRESHOLD unavailable answers in a row, calls stop for a pause (Ci
 that doubles with each further failure, so a failing receiver is not hammered; when the
 pause is over, one call is let through as a probe, and its outcome closes the circuit or
 reopens it for longer. The bookkeeping is a few short UPDATEs on the row, so workers in
-many processes share one circuit. The row's model inherits core.models.Circuit.
+many processes share one circuit. The row's model inherits core.models.Circuit; a client
+makes each call through `call_through`.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import models
@@ -109,3 +111,31 @@ def record_failure(row: Circuit, error: str) -> None:
             logger.warning(
                 "%s: %d failures in a row, calls paused until %s", row, failures, until.isoformat()
             )
+
+
+def call_through[T](
+    row: Circuit,
+    call: Callable[[], T],
+    *,
+    call_timeout: timedelta,
+    unavailable: type[Exception],
+    refused: type[Exception],
+    describe: Callable[[Exception], str] = str,
+) -> T:
+    """Make `call` through the row's circuit; CircuitOpen while calls are paused.
+
+    An `unavailable` error is a failure in a row, a `refused` one ends the run (the receiver
+    answered), a result is a success. `describe` gives the text kept as the row's last
+    error; the error itself goes on to the caller.
+    """
+    enter(row, call_timeout=call_timeout)
+    try:
+        result = call()
+    except unavailable as exc:
+        record_failure(row, describe(exc))
+        raise
+    except refused as exc:
+        record_refusal(row, describe(exc))
+        raise
+    record_success(row)
+    return result

@@ -10,13 +10,15 @@ holding one frees it when `held_until` passes.
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import OutboundSlot
+from .outbound import max_timeout
 
 
 def take_slot(scope: str, *, limit: int, hold: timedelta) -> tuple[int, str] | None:
@@ -56,3 +58,13 @@ def outbound_slot(scope: str, *, limit: int, hold: timedelta) -> Iterator[bool]:
     finally:
         if slot is not None:
             give_back(scope, slot)
+
+
+def project_slot(project_id: int, *, lease: timedelta) -> AbstractContextManager[bool]:
+    """One of the project's slots for a call to its external servers, held for `lease` or
+    past the longest call the installation allows, whichever is longer (a worker that died
+    frees it)."""
+    hold = max(lease, 2 * timedelta(seconds=max_timeout()))
+    return outbound_slot(
+        f"project:{project_id}", limit=settings.SARAFAN_OUTBOUND_PER_PROJECT, hold=hold
+    )

@@ -21,6 +21,7 @@ from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
 from sarafan.rewards import services as rewards
 from sarafan.rewards.models import Reward, RewardStatus
+from sarafan.rewards.moves import move
 
 from . import risk as scoring
 from .config import fraud_settings
@@ -47,7 +48,7 @@ def _hold_rewards(referral: Referral, note: str, actor: str = "system") -> int:
     for reward in Reward.objects.select_for_update(no_key=True).filter(
         referral=referral, status=R.PENDING
     ):
-        rewards.move(reward, R.REVIEW, actor=actor, note=note)
+        move(reward, R.REVIEW, actor=actor, note=note)
         held += 1
     return held
 
@@ -151,7 +152,7 @@ def _approve_rewards(referral: Referral, actor: str, note: str) -> None:
         if reward.available_at > now:
             # Approved, but the hold period still runs: the reward waits as pending.
             locked = Reward.objects.select_for_update(no_key=True).get(pk=reward.pk)
-            rewards.move(locked, R.PENDING, actor=actor, note=note or "approved, hold continues")
+            move(locked, R.PENDING, actor=actor, note=note or "approved, hold continues")
         else:
             rewards.approve_reward(reward=reward, actor=actor, note=note)
 
@@ -258,9 +259,9 @@ def reverse(*, decision: Decision, actor: str, reason: str = "") -> Decision:
     for reward in held:
         if decision.action == REJECT and reward.status == R.REJECTED:
             _reserve_again(reward)
-            rewards.move(reward, R.REVIEW, actor=actor, note=note)
+            move(reward, R.REVIEW, actor=actor, note=note)
         elif decision.action == APPROVE and reward.status == R.PENDING:
-            rewards.move(reward, R.REVIEW, actor=actor, note=note)
+            move(reward, R.REVIEW, actor=actor, note=note)
     if referral is not None:
         referral.status = ReferralStatus.REVIEW
         referral.save(update_fields=["status"])

@@ -43,7 +43,8 @@ from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, sho
 from sarafan.core.errors import SarafanError
 from sarafan.fraud import moderation, risk
 from sarafan.links.models import Link
-from sarafan.rewards.tax import record_tax_details, tax_status, with_tax_state
+from sarafan.rewards.tax import tax_status, with_tax_state
+from sarafan.rewards.waiting import record_tax_details
 
 from .models import Participant
 from .services import upsert_participant

@@ -148,7 +148,7 @@ def tax(request: HttpRequest, external_id: str) -> dict[str, Any]:
 def record_tax_details(
     request: HttpRequest, external_id: str, payload: TaxDetailsIn
 ) -> dict[str, Any]:
-    from sarafan.rewards.tax import record_tax_details as record
+    from sarafan.rewards.waiting import record_tax_details as record
 
     participant = _get(request, external_id)
     record(participant, payload.details)

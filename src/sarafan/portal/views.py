@@ -19,7 +19,7 @@ from sarafan.links.models import Link
 from sarafan.links.schemas import referral_url
 from sarafan.participants.models import Participant, portal_token_hash
 from sarafan.referrals.models import Referral
-from sarafan.rewards import fulfilment
+from sarafan.rewards import waiting
 from sarafan.rewards.models import (
     Brand,
     Certificate,
@@ -28,6 +28,7 @@ from sarafan.rewards.models import (
     RewardStatus,
     Waiting,
 )
+from sarafan.rewards.sources import offered_brands, source_of
 
 MAX_TOKEN = 64
 MAX_REWARDS_SHOWN = 50
@@ -91,7 +92,7 @@ def _reward_rows(participant: Participant) -> list[dict[str, Any]]:
         choosing = (
             certificate is None
             and reward.status in CHOOSING
-            and fulfilment.source_of(reward.campaign).choice_days is not None
+            and source_of(reward.campaign).choice_days is not None
         )
         rows.append(
             {
@@ -103,7 +104,7 @@ def _reward_rows(participant: Participant) -> list[dict[str, Any]]:
                 "waiting": Waiting(waiting).label if waiting else "",
                 "brand": reward.brand.name if reward.brand is not None else "",
                 "choose_by": reward.choose_by,
-                "options": fulfilment.offered_brands(reward) if choosing else [],
+                "options": offered_brands(reward) if choosing else [],
                 "certificate": _certificate_row(certificate),
             }
         )
@@ -175,7 +176,7 @@ def choose_brand(request: HttpRequest, token: str, reward_id: str) -> HttpRespon
     if reward is None or brand is None:
         return _not_found(request)
     try:
-        fulfilment.choose_brand(reward, brand, actor="recipient")
+        waiting.choose_brand(reward, brand, actor="recipient")
     except SarafanError:
         return redirect(reverse("portal", args=[token]) + "?choice=failed")
     return redirect(reverse("portal", args=[token]) + "?choice=saved")

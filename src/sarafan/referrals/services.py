@@ -290,14 +290,3 @@ def qualify(referral: Referral) -> None:
         referral.qualified_at = timezone.now()
         referral.save(update_fields=["status", "qualified_at"])
         log(referral, "qualified")
-
-
-def successful_referrals(referral: Referral) -> int:
-    """The referrer's qualified referrals in this campaign, this one included once qualified."""
-    return Referral.objects.filter(
-        project_id=referral.project_id,
-        livemode=referral.livemode,
-        campaign_id=referral.campaign_id,
-        referrer_id=referral.referrer_id,
-        status=ReferralStatus.QUALIFIED,
-    ).count()

@@ -2,8 +2,8 @@
 
 These rows are money, so the pages only read them: every change goes through the rewards
 services (limits, budget, balance guards, the transition table), by the reward page's
-buttons (console_actions.py). The catalogue (brands, pools, codes) and the external
-issuers have pages of their own (console_pools.py, console_issuers.py).
+buttons (console/actions.py). The catalogue (brands, pools, codes) and the external
+issuers have pages of their own (console/pools.py, console/issuers.py).
 """
 
 from typing import Any
@@ -29,9 +29,9 @@ from sarafan.console.options import (
 from sarafan.core.crypto import DecryptionFailed
 
 # The catalogue's and the issuers' pages register themselves when imported.
-from . import console_issuers, console_pools  # noqa: F401
-from .console import masked_code
-from .console_actions import RewardActions
+from .console import issuers, pools  # noqa: F401
+from .console.actions import RewardActions
+from .console.shared import masked_code
 from .models import (
     Certificate,
     CertificateKind,

@@ -45,7 +45,7 @@ from .models import (
     Reward,
     RewardStatus,
 )
-from .services import move
+from .moves import move
 
 logger = logging.getLogger("sarafan.rewards.delivery")
 

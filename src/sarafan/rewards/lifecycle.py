@@ -1,6 +1,6 @@
 """The end of a certificate's life: expiry by the scheduled sweep.
 
-Moves go through the reward state machine (services.move); certificates are marked in
+Moves go through the reward state machine (moves.move); certificates are marked in
 the same transaction as their rewards.
 """
 
@@ -10,8 +10,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from sarafan.core.circuit import CircuitOpen
+
+from . import issuer_client
+from .external import project_slot
 from .models import Certificate, CertificateStatus, Reward, RewardStatus
-from .services import move
+from .moves import move
 from .transitions import can_move
 
 S = RewardStatus
@@ -71,9 +75,6 @@ def sync_issued_externally(*, batch: int = 200) -> int:
     certificates whose project has all its outbound slots taken. Returns how many
     certificates changed.
     """
-    from . import issuers
-    from .fulfilment import project_slot
-
     active = (
         Certificate.objects.filter(status=CertificateStatus.ACTIVE, issuer__isnull=False)
         .exclude(external_id="")
@@ -87,8 +88,12 @@ def sync_issued_externally(*, batch: int = 200) -> int:
             with project_slot(certificate.project_id) as free:
                 if not free:
                     continue
-                remote = issuers.status(certificate.issuer, certificate.external_id)
-        except (issuers.IssuerUnavailable, issuers.IssuerRefused, issuers.CircuitOpen):
+                remote = issuer_client.status(certificate.issuer, certificate.external_id)
+        except (
+            issuer_client.IssuerUnavailable,
+            issuer_client.IssuerRefused,
+            CircuitOpen,
+        ):
             continue
         if remote not in _EXTERNAL:
             continue

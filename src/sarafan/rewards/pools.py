@@ -27,7 +27,16 @@ from sarafan.core.schemas import EARLIEST, LATEST
 from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
-from .models import Brand, CertificatePool, PoolCode, PoolCodeStatus
+from . import queue
+from .models import (
+    Brand,
+    CertificatePool,
+    PoolCode,
+    PoolCodeStatus,
+    Reward,
+    RewardStatus,
+    Waiting,
+)
 
 logger = logging.getLogger("sarafan.rewards.pools")
 
@@ -313,10 +322,8 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
                 )
         report.accepted = len(stored)
         if stored:
-            from .fulfilment import resume_pool
-
             # Rewards that waited for codes are issued by the worker right after.
-            resume_pool(pool)
+            _resume_waiting(pool)
         logger.info(
             "pool %s: upload %s stored %d codes, rejected %d rows",
             pool.public_id,
@@ -333,6 +340,18 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
         "dry_run": dry_run,
         "batch": batch,
     }
+
+
+def _resume_waiting(pool: CertificatePool) -> None:
+    """After codes arrive: let the worker issue the rewards that waited for them."""
+    waiting = Reward.objects.filter(
+        project_id=pool.project_id,
+        livemode=pool.livemode,
+        status=RewardStatus.APPROVED,
+        waiting=Waiting.POOL_EMPTY,
+    )
+    if waiting.exists():
+        queue.on_commit("resume_waiting_rewards")
 
 
 def _existing_hashes(pool: CertificatePool, hashes: list[str]) -> set[str]:

@@ -1,8 +1,9 @@
 """Reward use cases: grant under limits, approve, issue, reject, cancel, claw back, redeem.
 
-A new reward is written at its final status by `_create`, every later status change goes
-through `_move`; both check TRANSITIONS and append to the reward's history. The campaign's
-money counters change in one conditional UPDATE or under the campaign's row lock.
+A new reward is written at its final status by `_create`; its status, then and later,
+changes only through moves.py, which checks TRANSITIONS and appends to the reward's
+history. The campaign's money counters change in one conditional UPDATE or under the
+campaign's row lock.
 """
 
 import secrets
@@ -22,7 +23,7 @@ from sarafan.core.money import DEFAULT_CURRENCY
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
-from . import fulfilment
+from . import fulfilment, queue
 from .models import (
     Certificate,
     CertificateStatus,
@@ -31,47 +32,12 @@ from .models import (
     RewardEvent,
     RewardStatus,
 )
+from .moves import move, start
 from .transitions import COUNTED, can_move
 
 S = RewardStatus
 LIMIT_PER_REFERRER = "limit_per_referrer"
 BUDGET_EXHAUSTED = "budget_exhausted"
-
-
-def _move(
-    reward: Reward,
-    *path: str,
-    actor: str = "system",
-    notes: tuple[str, ...] = (),
-) -> None:
-    """Move a reward along `path`, each step checked against TRANSITIONS.
-
-    The steps are logged in one INSERT and the final status is written in one UPDATE.
-    """
-    steps: list[RewardEvent] = []
-    current = reward.status
-    for index, to_status in enumerate(path):
-        if not can_move(current, to_status):
-            raise Conflict(
-                f"A reward cannot go from '{current}' to '{to_status}'.",
-                code="invalid_status_transition",
-            )
-        note = notes[index] if index < len(notes) else ""
-        steps.append(
-            RewardEvent(
-                reward=reward, from_status=current, to_status=to_status, actor=actor, note=note
-            )
-        )
-        current = to_status
-    RewardEvent.objects.bulk_create(steps)
-    if current != reward.status:
-        reward.status = current
-        reward.save(update_fields=["status", "updated_at"])
-
-
-def move(reward: Reward, to_status: str, *, actor: str = "system", note: str = "") -> None:
-    """One checked status change of a locked reward, logged (for moderation)."""
-    _move(reward, to_status, actor=actor, notes=(note,))
 
 
 def month_start(now: datetime) -> datetime:
@@ -278,23 +244,12 @@ def _create(
 ) -> None:
     """Insert a new reward already at the end of `path`, its certificate, and its history.
 
-    The path is checked against TRANSITIONS from `pending` exactly as `_move` would; a path
+    The path is checked against TRANSITIONS from `pending` (moves.start); a path
     that ends at `approved` goes on through fulfilment (issued now, or waiting). The reward
     is written once with its final status and the steps in one INSERT.
     """
-    steps = [RewardEvent(to_status=S.PENDING, actor=actor, note="created")]
-    current = reward.status
-    for index, to_status in enumerate(path):
-        if not can_move(current, to_status):  # pragma: no cover - paths are fixed above
-            raise Conflict(
-                f"A reward cannot go from '{current}' to '{to_status}'.",
-                code="invalid_status_transition",
-            )
-        note = notes[index] if index < len(notes) else ""
-        steps.append(RewardEvent(from_status=current, to_status=to_status, actor=actor, note=note))
-        current = to_status
-    reward.status = current
-    if current == S.APPROVED:
+    steps = start(reward, path, notes, actor=actor)
+    if reward.status == S.APPROVED:
         outcome = fulfilment.plan(reward, project=project, campaign=campaign)
         steps += fulfilment.apply(reward, outcome, project=project, actor=actor)[0]
     if reward.pk is None:
@@ -306,7 +261,7 @@ def _create(
 
 def _approve_and_issue(reward: Reward, *, actor: str, note: str = "") -> None:
     """Approve a locked reward and fulfil it at once (issued now, or waiting)."""
-    _move(reward, S.APPROVED, actor=actor, notes=(note,))
+    move(reward, S.APPROVED, actor=actor, note=note)
     fulfilment.settle(reward, actor=actor)
 
 
@@ -335,7 +290,7 @@ def _release_budget(reward: Reward, amount: Decimal, *, whole: bool) -> None:
 def reject_reward(*, reward: Reward, actor: str, note: str = "") -> Reward:
     """Reject a reward that was not paid yet; its amount returns to the campaign's budget."""
     reward = _locked(reward)
-    _move(reward, S.REJECTED, actor=actor, notes=(note,))
+    move(reward, S.REJECTED, actor=actor, note=note)
     _release_budget(reward, reward.amount, whole=True)
     return reward
 
@@ -368,11 +323,12 @@ def cancel_reward(*, reward: Reward, actor: str, note: str = "") -> Decimal:
                     certificate.status = CertificateStatus.CANCELLED
             certificate.save(update_fields=["balance", "status"])
             if certificate.issuer_id is not None and certificate.status == "cancelled":
-                fulfilment.cancel_at_issuer(certificate)
+                # Once the cancellation commits, at the issuer too (best effort).
+                queue.on_commit("cancel_at_issuer", certificate.pk)
     if reward.waiting:
         reward.waiting = ""
         reward.save(update_fields=["waiting"])
-    _move(reward, S.CANCELLED, actor=actor, notes=(note,))
+    move(reward, S.CANCELLED, actor=actor, note=note)
     _release_budget(reward, clawed, whole=clawed == reward.amount)
     return clawed
 
@@ -498,5 +454,5 @@ def redeem_certificate(
         if certificate.reward_id is not None:
             reward = Reward.objects.select_for_update(no_key=True).get(pk=certificate.reward_id)
             if can_move(reward.status, S.REDEEMED):
-                _move(reward, S.REDEEMED, notes=(f"redeemed by order {order_id}",))
+                move(reward, S.REDEEMED, note=f"redeemed by order {order_id}")
     return redemption, True

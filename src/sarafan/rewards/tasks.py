@@ -59,7 +59,7 @@ def recover_deliveries() -> int:
 def issue_with_issuer(reward_id: int) -> str:
     """One attempt at an external issuer for an approved reward waiting for it (one put off
     as "busy" is picked up again by resume_waiting_rewards)."""
-    from .fulfilment import attempt_issuer
+    from .external import attempt_issuer
 
     return attempt_issuer(reward_id)
 
@@ -67,7 +67,7 @@ def issue_with_issuer(reward_id: int) -> str:
 @task()
 def resume_waiting_rewards() -> int:
     """Issue approved rewards whose wait is over (codes arrived, choice deadline, retries)."""
-    from .fulfilment import resume_waiting
+    from .waiting import resume_waiting
 
     return resume_waiting()
 
@@ -90,7 +90,7 @@ def send_expiry_reminders() -> int:
 def cancel_at_issuer(certificate_id: int) -> str:
     """Cancel an external certificate at its issuer; put off while its project's outbound
     slots are all taken."""
-    from .fulfilment import BUSY_DELAY, cancel_issued
+    from .external import BUSY_DELAY, cancel_issued
 
     outcome = cancel_issued(certificate_id)
     if outcome == "busy":

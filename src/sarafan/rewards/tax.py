@@ -3,20 +3,18 @@
 Gifts to a person from a company above 4 000 ₽ a year are taxable income in Russia. Each
 project keeps a threshold (Project.tax_threshold): the console warns from
 `tax_warn_percent` of it, and with `tax_hold` a reward that would take a person past it
-waits (`waiting = tax_details`) until the person's tax details are recorded.
+waits (`waiting = tax_details`) until the person's tax details are recorded
+(waiting.record_tax_details).
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from sarafan.core.crypto import encrypt
-from sarafan.core.errors import InvalidRequest
 from sarafan.core.money import MoneyField
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
@@ -90,26 +88,6 @@ def tax_status(participant: Participant, project: Project) -> TaxStatus:
         details_recorded=participant.tax_details_at is not None,
         held=held,
     )
-
-
-def record_tax_details(participant: Participant, details: str) -> int:
-    """Keep a person's tax details (encrypted) and issue the rewards held for them.
-
-    Returns how many held rewards were issued.
-    """
-    from .fulfilment import resume
-
-    details = details.strip()
-    if not details or len(details) > MAX_DETAILS:
-        raise InvalidRequest(f"Tax details must be 1 to {MAX_DETAILS} characters.", param="details")
-    with transaction.atomic():
-        participant.tax_details_encrypted = encrypt(details)
-        participant.tax_details_at = timezone.now()
-        participant.save(update_fields=["tax_details_encrypted", "tax_details_at", "updated_at"])
-    held = Reward.objects.filter(
-        recipient=participant, status=S.APPROVED, waiting=Waiting.TAX_DETAILS
-    ).values_list("pk", flat=True)
-    return sum(resume(pk) == "" for pk in list(held))
 
 
 def with_tax_state(participants: QuerySet[Participant], state: str) -> QuerySet[Participant]:

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from pydantic import ValidationError as PydanticError
 
-from sarafan.campaigns.models import Campaign, Recipient, RewardRule
+from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound, SarafanError, error_body
 from sarafan.core.identity import Identity
@@ -27,11 +27,11 @@ from sarafan.participants.models import Participant
 from sarafan.participants.services import upsert_participant
 from sarafan.projects.models import Project
 from sarafan.referrals import services as referrals
-from sarafan.referrals.models import Referral, ReferralStatus
+from sarafan.referrals.models import Referral
 from sarafan.referrals.services import EventContext
-from sarafan.rewards import rules as arithmetic
 from sarafan.rewards.models import Reward, RewardStatus
-from sarafan.rewards.services import BudgetContended, Grant, cancel_reward, grant_rewards
+from sarafan.rewards.rules import apply_rules
+from sarafan.rewards.services import BudgetContended, cancel_reward
 
 from .models import Event, EventType, Invite, Order, OrderStatus
 from .schemas import CustomerIn, EventIn, OrderIn
@@ -74,99 +74,6 @@ def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> 
         record_contacts=False,  # _context records them with the event's other signals
     )
     return participant
-
-
-def _terms(rule: RewardRule) -> arithmetic.RuleTerms:
-    return arithmetic.RuleTerms(
-        trigger=rule.trigger,
-        kind=rule.kind,
-        amount=rule.amount,
-        percent=rule.percent,
-        max_amount=rule.max_amount,
-        min_order_amount=rule.min_order_amount,
-        tiers=tuple((int(t["from"]), Decimal(str(t["amount"]))) for t in rule.tiers),
-    )
-
-
-def _successes(referral: Referral, trigger: str) -> int:
-    statuses = [ReferralStatus.QUALIFIED]
-    if trigger == "signup":
-        statuses.append(ReferralStatus.PENDING)
-    return Referral.objects.filter(
-        project_id=referral.project_id,
-        livemode=referral.livemode,
-        campaign_id=referral.campaign_id,
-        referrer_id=referral.referrer_id,
-        status__in=statuses,
-    ).count()
-
-
-def _apply_rules(
-    *,
-    project: Project,
-    referral: Referral | None,
-    trigger: str,
-    order: Order | None,
-    occurred_at: datetime,
-    fresh: bool,
-    exact: bool,
-    known: CampaignTerms | None = None,
-) -> tuple[list[Reward], list[str]]:
-    """Grant what the referral's campaign pays for this trigger; returns rewards and skip reasons.
-
-    `fresh`: the referral (signup) or the order was created in this transaction; `known`:
-    the referral's campaign and rules if attribution has just read them.
-    """
-    if referral is None or referral.status == ReferralStatus.REJECTED:
-        return [], []
-    current = known or campaign_terms(referral.campaign_id)
-    if current is None or not referrals.is_running(current.campaign, timezone.now()):
-        return [], ["campaign_not_active"]
-    campaign = current.campaign
-    order_amount = order.amount if order is not None else None
-    matching = [
-        (rule, _terms(rule))
-        for rule in current.rules
-        if arithmetic.applies(_terms(rule), trigger=trigger, order_amount=order_amount)
-    ]
-    # Only tiered rules depend on how many friends the referrer already brought.
-    tiered = any(terms.kind == "tiered" for _, terms in matching)
-    successes = _successes(referral, trigger) if tiered else 0
-    paid_for = f"order{order.pk}" if order is not None else f"referral{referral.pk}:{trigger}"
-    grants = []
-    for rule, terms in matching:
-        amount = arithmetic.amount_for(
-            terms, order_amount=order_amount, referrer_successes=successes
-        )
-        if amount:
-            is_referrer = rule.recipient == Recipient.REFERRER
-            grants.append(
-                Grant(
-                    recipient=referral.referrer if is_referrer else referral.referee,
-                    recipient_role=rule.recipient,
-                    amount=amount,
-                    dedupe_key=f"cmp{campaign.pk}:rule{rule.position}:{rule.recipient}:{paid_for}",
-                    hold_days=rule.hold_days,
-                    rule_id=rule.pk,
-                )
-            )
-    if not grants:
-        return [], []
-    rewards, reasons = grant_rewards(
-        campaign=campaign,
-        grants=grants,
-        occurred_at=occurred_at,
-        hold_for_review=referral.status == ReferralStatus.REVIEW,
-        referral_id=referral.pk,
-        order_id=order.pk if order is not None else None,
-        trigger=trigger,
-        project=project,
-        fresh=fresh,
-        exact=exact,
-    )
-    for reason in reasons:
-        referrals.log(referral, "reward_skipped", trigger=trigger, reason=reason)
-    return rewards, reasons
 
 
 def reward_out(reward: Reward, recipient_external_id: str) -> dict[str, Any]:
@@ -316,11 +223,12 @@ def _signup(
         event = _new_event(
             project, livemode, data, occurred_at, participant=customer, signals=context.signals
         )
-        rewards, reasons = _apply_rules(
+        rewards, reasons = apply_rules(
             project=project,
             referral=attribution.referral,
             trigger="signup",
-            order=None,
+            order_id=None,
+            order_amount=None,
             occurred_at=occurred_at,
             fresh=attribution.created,
             exact=exact,
@@ -438,11 +346,12 @@ def _record_order(
         if referral is not None and is_first:
             referrals.qualify(referral)
         trigger = "first_order" if is_first else "repeat_order"
-        rewards, reasons = _apply_rules(
+        rewards, reasons = apply_rules(
             project=project,
             referral=referral,
             trigger=trigger,
-            order=order,
+            order_id=order.pk,
+            order_amount=order.amount,
             occurred_at=occurred_at,
             fresh=True,
             exact=exact,

@@ -16,9 +16,9 @@ from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import fulfilment, services
-from .models import Brand, Certificate, Reward, RewardStatus, Waiting, certificate_code_hash
-from .schemas import (
+from .. import services, waiting
+from ..models import Brand, Certificate, Reward, RewardStatus, Waiting, certificate_code_hash
+from ..schemas import (
     BrandChoiceIn,
     DecisionIn,
     ManualRewardIn,
@@ -29,6 +29,7 @@ from .schemas import (
     redemption_out,
     reward_detail,
 )
+from ..sources import offered_brands
 
 rewards = Router(auth=secret_key_auth, tags=["rewards"])
 # Statuses in which the recipient may still choose the certificate's brand.
@@ -110,9 +111,7 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     body = reward_detail(reward)
     body["history"] = [history_out(event) for event in reward.history.all()]
     choosing = reward.status in CHOOSING and not body["certificate"]
-    body["brand_options"] = (
-        [brand_out(b) for b in fulfilment.offered_brands(reward)] if choosing else []
-    )
+    body["brand_options"] = [brand_out(b) for b in offered_brands(reward)] if choosing else []
     return body
 
 
@@ -125,13 +124,13 @@ def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -
     ).first()
     if brand is None:
         raise NotFound(f"No brand '{payload.brand}'.", param="brand")
-    fulfilment.choose_brand(reward, brand, actor="api")
+    waiting.choose_brand(reward, brand, actor="api")
     return reward_detail(_reward(request, reward_id))
 
 
 @rewards.post("/{reward_id}/retry", response=dict, summary="Try to issue a waiting reward now")
 def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
-    fulfilment.retry_now(_reward(request, reward_id), actor="api")
+    waiting.retry_now(_reward(request, reward_id), actor="api")
     return reward_detail(_reward(request, reward_id))
 
 
@@ -141,7 +140,7 @@ def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     summary="E-mail the certificate again (queued: status sending until the worker sent it)",
 )
 def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
-    from .tasks import queue_resend
+    from ..tasks import queue_resend
 
     delivery = queue_resend(_reward(request, reward_id), actor="api")
     delivery.refresh_from_db()  # sent already when the task ran on commit

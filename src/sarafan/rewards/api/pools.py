@@ -16,8 +16,8 @@ from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import pools
-from .models import Brand, CertificatePool
+from .. import pools
+from ..models import Brand, CertificatePool
 
 brands = Router(auth=secret_key_auth, tags=["brands"])
 pools_router = Router(auth=secret_key_auth, tags=["pools"])

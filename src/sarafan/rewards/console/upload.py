@@ -28,9 +28,9 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget
 
 from sarafan.core.errors import InvalidRequest
 
-from . import pools
-from .console import money
-from .models import CertificatePool
+from .. import pools
+from ..models import CertificatePool
+from .shared import money
 
 FILE_LIMIT = 5 * 1024 * 1024
 # Room for the other fields of the confirmation form (token, field names, boundaries).

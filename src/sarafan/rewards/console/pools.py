@@ -1,7 +1,7 @@
 """Console pages of the certificate catalogue: brands, pools with their stock, pool codes.
 
 Brands and pools are made by rewards.pools (create_brand, create_pool) in the console's
-current project and mode; codes arrive by CSV upload (console_upload.py) and are only
+current project and mode; codes arrive by CSV upload (upload.py) and are only
 listed here, by the last characters of the code: the clear code is never shown in a list.
 """
 
@@ -24,10 +24,10 @@ from sarafan.core.ids import row_id
 from sarafan.core.money import is_currency_code
 from sarafan.site.scope import Scope, current_scope
 
-from . import pools
-from .console import UPLOAD_CODES, masked_code, money, scope_bar, scope_of
-from .console_upload import upload_view
-from .models import Brand, CertificatePool, PoolCode, PoolCodeStatus
+from .. import pools
+from ..models import Brand, CertificatePool, PoolCode, PoolCodeStatus
+from .shared import UPLOAD_CODES, masked_code, money, scope_bar, scope_of
+from .upload import upload_view
 
 NO_PROJECT = _("There is no project yet: create one first.")
 

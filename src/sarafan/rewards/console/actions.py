@@ -40,8 +40,12 @@ from sarafan.participants.models import Participant
 from sarafan.participants.selectors import get_participant
 from sarafan.site.scope import Scope, current_scope
 
-from . import fulfilment, services
-from .console import (
+from .. import services, waiting
+from ..models import Brand, Certificate, DeliveryStatus, Reward, RewardStatus, Waiting
+from ..sources import offered_brands
+from ..tasks import queue_resend
+from ..transitions import can_move
+from .shared import (
     ADD_REWARD,
     CHANGE_REWARD,
     masked_code,
@@ -51,9 +55,6 @@ from .console import (
     rehearse,
     scope_bar,
 )
-from .models import Brand, Certificate, DeliveryStatus, Reward, RewardStatus, Waiting
-from .tasks import queue_resend
-from .transitions import can_move
 
 S = RewardStatus
 # When a button is shown; the service called still decides (a stale page gets its refusal).
@@ -104,7 +105,7 @@ class RewardActions:
         here = _page(reward)
         found: list[ObjectAction] = []
         if reward.status in CHOOSABLE and _certificate(reward) is None:
-            offered = fulfilment.offered_brands(reward)
+            offered = offered_brands(reward)
             if len(offered) > 1:
                 found.append(
                     ObjectAction(
@@ -257,7 +258,7 @@ class RewardActions:
         if isinstance(reward, HttpResponse):
             return reward
         try:
-            now = fulfilment.retry_now(reward, actor=actor(request))
+            now = waiting.retry_now(reward, actor=actor(request))
         except SarafanError as exc:
             self.message_user(request, f"{reward.public_id}: {refusal(exc)}", messages.ERROR)
         else:
@@ -278,7 +279,7 @@ class RewardActions:
             self.message_user(request, NOT_OFFERED, messages.ERROR)
             return back(request, _page(reward))
         try:
-            now = fulfilment.choose_brand(reward, brand, actor=actor(request))
+            now = waiting.choose_brand(reward, brand, actor=actor(request))
         except SarafanError as exc:
             self.message_user(request, f"{reward.public_id}: {refusal(exc)}", messages.ERROR)
         else:

@@ -14,8 +14,8 @@ from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import issuers
-from .models import Brand, Issuer
+from .. import issuers
+from ..models import Brand, Issuer
 
 issuers_router = Router(auth=secret_key_auth, tags=["issuers"])
 

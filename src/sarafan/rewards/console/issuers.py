@@ -23,13 +23,13 @@ from unfold.widgets import (
 
 from sarafan.console.kit import label, local_time
 from sarafan.console.options import public_id
+from sarafan.core.circuit import CircuitState, circuit_state
 from sarafan.core.errors import SarafanError
 
-from . import issuers
-from .console import rehearse
-from .console_pools import ScopedAdmin, ScopedForm, adopt
-from .issuers import CircuitState
-from .models import Brand, Issuer
+from .. import issuers
+from ..models import Brand, Issuer
+from .pools import ScopedAdmin, ScopedForm, adopt
+from .shared import rehearse
 
 # The issuers service's refusals, by the setting they are about.
 REFUSED: dict[str, Any] = {
@@ -217,7 +217,7 @@ class IssuerAdmin(ScopedAdmin):
 
     @admin.display(description=_("circuit"))
     def circuit(self, issuer: Issuer) -> str:
-        state = issuers.circuit_state(issuer)
+        state = circuit_state(issuer)
         text = label(state.label, CIRCUIT_VARIANTS[state])
         if state == CircuitState.OPEN and issuer.circuit_open_until is not None:
             until = _("until %(when)s") % {"when": local_time(issuer.circuit_open_until)}

@@ -21,8 +21,8 @@ from sarafan.core.errors import SarafanError
 from sarafan.projects.models import Project
 from sarafan.site.scope import LIVE, TEST, Scope, current_scope
 
-from .models import Certificate, PoolCode
-from .pools import code_hint
+from ..models import Certificate, PoolCode
+from ..pools import code_hint
 
 CHANGE_REWARD = "rewards.change_reward"
 ADD_REWARD = "rewards.add_reward"
