@@ -6,9 +6,19 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from sarafan.core.money import AsciiDecimal, money_str
-from sarafan.core.schemas import STORED, BoundedDateTime, Strict, Url
+from sarafan.core.schemas import (
+    STORED,
+    BoundedDateTime,
+    DecimalStr,
+    MoneyStr,
+    Out,
+    Strict,
+    Timestamp,
+    Url,
+    UrlStr,
+)
 
-from .models import Campaign, RewardRule
+from .models import Campaign, CampaignStatus, RewardKind, RewardRule
 
 Money = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, ge=0)]
 PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, gt=0)]
@@ -127,6 +137,91 @@ class CampaignPatch(Strict):
     reward_source: RewardSourceIn | None = None
     # Replaced whole when sent, like limits.
     fraud: FraudIn | None = None
+
+
+class TierOut(Out):
+    from_: int = Field(alias="from")
+    amount: DecimalStr
+
+
+class RuleOut(Out):
+    """A rule as answered: `amount` for fixed, `percent` and `max_amount` for percent,
+    `tiers` for tiered."""
+
+    recipient: Literal["referrer", "referee"]
+    trigger: Literal["signup", "first_order", "repeat_order", "lead_won"]
+    kind: RewardKind
+    hold_days: int
+    min_order_amount: MoneyStr | None
+    amount: MoneyStr | None = None
+    percent: DecimalStr | None = None
+    max_amount: MoneyStr | None = None
+    tiers: list[TierOut] | None = None
+
+
+class LimitsOut(Out):
+    per_referrer_per_month: int | None
+    per_referrer_amount_per_month: MoneyStr | None
+    budget: MoneyStr | None
+    max_rewards: int | None
+
+
+class ChoiceOut(Out):
+    days: int
+    default_brand: str | None
+
+
+class BankOut(Out):
+    min_amount: DecimalStr
+
+
+class RewardSourceOut(Out):
+    type: Literal["internal", "pool", "issuer"]
+    bank: BankOut | None = None
+    issuer: str | None = None
+    pool: str | None = None
+    pools: list[str] | None = None
+    choice: ChoiceOut | None = None
+
+
+class FraudOut(Out):
+    weights: dict[str, float]
+    review_at: float
+    block_at: float
+    paid_ad_params: list[str] | None
+    banned_referrer_domains: list[str]
+    review_deadline_days: int | None
+    review_deadline_action: Literal["approve", "reject"]
+    refund_rate_threshold: float
+    refund_rate_min_orders: int
+
+
+class CampaignStatsOut(Out):
+    spent: MoneyStr
+    rewards_count: int
+
+
+class CampaignOut(Out):
+    id: str
+    object: Literal["campaign"]
+    livemode: bool
+    name: str
+    status: CampaignStatus
+    is_default: bool
+    landing_url: UrlStr
+    allowed_redirect_hosts: list[str]
+    attribution_window_days: int
+    new_customers_only: bool
+    currency: str
+    starts_at: Timestamp | None
+    ends_at: Timestamp | None
+    rules: list[RuleOut]
+    limits: LimitsOut
+    reward_source: RewardSourceOut
+    fraud: FraudOut
+    stats: CampaignStatsOut
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 def _opt_money(value: Decimal | None) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from django.utils import timezone
 from pydantic import (
@@ -159,3 +159,81 @@ EventTime = Annotated[datetime, AfterValidator(_event_time)]
 def day_in_range(day: date) -> bool:
     """Whether a date (an analytics period's end, say) is one Sarafan reports on."""
     return EARLIEST_DAY <= day < LATEST_DAY
+
+
+# --- answers ----------------------------------------------------------------------------------
+# The answers are built as plain JSON values (strings for money and times) and checked against
+# these schemas on the way out. Formats and patterns are stated for the OpenAPI document only:
+# checking them again on every answer would cost time on the event path for nothing.
+
+MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+DECIMAL_PATTERN = r"^\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*$"
+
+
+def documented(**schema: Any) -> Any:
+    """Metadata that only describes a value in the OpenAPI document."""
+    return Field(json_schema_extra=schema)
+
+
+MoneyStr = Annotated[str, documented(pattern=MONEY_PATTERN, examples=["4990.00"])]
+"""An amount as the API answers it: a decimal string with two places."""
+DecimalStr = Annotated[str, documented(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
+"""A decimal (a percent, a threshold) as the API answers it."""
+Timestamp = Annotated[str, documented(format="date-time")]
+"""A time as the API answers it: ISO 8601 with its offset."""
+Day = Annotated[str, documented(format="date")]
+"""A day as the API answers it: YYYY-MM-DD."""
+UrlStr = Annotated[str, documented(format="uri")]
+"""An absolute URL the API answers."""
+
+
+class Out(BaseModel):
+    """An answer: the fields in the order they are sent; a field a given answer does not
+    carry is left out of it (the operations dump what was set, `exclude_unset`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ListOut[T](Out):
+    """API.md's lists: one page of objects, and whether more follow."""
+
+    object: Literal["list"]
+    data: list[T]
+    has_more: bool
+
+
+ErrorType = Literal[
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "conflict",
+    "idempotency_conflict",
+    "rate_limited",
+    "server",
+]
+
+
+class ErrorDetail(Out):
+    type: ErrorType
+    code: str = Field(description="stable, machine-readable: e.g. missing_field, not_found")
+    message: str
+    param: str | None = Field(description="the offending parameter or field, dotted")
+
+
+class ErrorOut(Out):
+    """Every non-2xx answer (API.md, "Errors")."""
+
+    error: ErrorDetail
+
+
+# Every operation may answer these: no or a wrong key, a publishable key, an object (named in
+# the path, the query or the body) that is not there, a bad parameter, too many requests. Those
+# that take a body add a malformed or too large one and a conflict (an Idempotency-Key reused).
+_ALWAYS = frozenset({401, 403, 404, 422, 429})
+_BODY = frozenset({400, 409, 413})
+
+
+def answers(ok: dict[int, Any], *, body: bool = False) -> dict[Any, Any]:
+    """An operation's `response=`: its 2xx schemas and its errors in ErrorOut's shape."""
+    return {**ok, (_ALWAYS | _BODY) if body else _ALWAYS: ErrorOut}

@@ -6,7 +6,8 @@ from django.conf import settings
 from pydantic import Field, StrictBool
 
 from sarafan.core.money import money_str
-from sarafan.core.schemas import FreeJson, Strict
+from sarafan.core.schemas import FreeJson, MoneyStr, Out, Strict, Timestamp, UrlStr
+from sarafan.links.models import Channel
 from sarafan.links.schemas import qr_url, referral_url
 
 from .models import Participant
@@ -26,12 +27,55 @@ class ParticipantIn(Strict):
     language: Literal["ru", "en", ""] | None = None
 
 
+class ParticipantStatsOut(Out):
+    clicks: int
+    signups: int
+    orders: int
+    rewards_amount: MoneyStr
+
+
+class ParticipantOut(Out):
+    id: str
+    object: Literal["participant"]
+    external_id: str
+    livemode: bool
+    email: str | None
+    phone: str | None
+    name: str | None
+    attributes: dict[str, Any]
+    tags: list[str]
+    consent: dict[str, Any]
+    language: str | None = Field(description="of the e-mails this person gets; null: the default")
+    referral_code: str
+    referral_url: UrlStr
+    portal_url: UrlStr | None = Field(description="the private portal page; none once erased")
+    qr_url: UrlStr
+    created_at: Timestamp
+    erased_at: Timestamp | None
+    stats: ParticipantStatsOut
+
+
+class TaxStatusOut(Out):
+    object: Literal["tax_status"]
+    participant: str
+    year_total: MoneyStr
+    threshold: MoneyStr
+    state: Literal["ok", "near", "over"]
+    details_recorded: bool
+    held_rewards: int = Field(description="rewards waiting for the tax details")
+
+
 class TaxDetailsIn(Strict):
     details: str = Field(min_length=1, max_length=500, description="e.g. the INN, kept encrypted")
 
 
 class LinkIn(Strict):
-    channel: str = Field(max_length=20, description="one of the link channels, e.g. email")
+    # Checked by the service, which names the channels in its answer.
+    channel: str = Field(
+        max_length=20,
+        description="one of the link channels, e.g. email",
+        json_schema_extra={"enum": list(Channel.values)},
+    )
     utm: dict[str, str] | None = Field(
         default=None, description="utm_source, utm_medium, utm_campaign, utm_content, utm_term"
     )
