@@ -3,10 +3,19 @@
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from sarafan.core.money import AsciiDecimal
-from sarafan.core.schemas import EventTime, FreeJson, Strict
+from sarafan.core.schemas import (
+    ErrorOut,
+    EventTime,
+    FreeJson,
+    MoneyStr,
+    Out,
+    Strict,
+    Timestamp,
+)
+from sarafan.fraud.schemas import RiskOut
 
 Short = Annotated[str, Field(max_length=500)]
 
@@ -45,8 +54,16 @@ class InviteeIn(Strict):
     email: str = Field(min_length=3, max_length=254)
 
 
+# Lead events arrive with the B2B lead pipeline: until it exists the server refuses them by
+# name (unsupported_event_type), so the document lists only the types it accepts.
+EVENT_TYPES = ["signup", "order", "refund", "share"]
+
+
 class EventIn(Strict):
-    type: Literal["signup", "order", "refund", "share", "lead"]
+    type: Annotated[
+        Literal["signup", "order", "refund", "share", "lead"],
+        WithJsonSchema({"type": "string", "enum": EVENT_TYPES, "title": "Type"}),
+    ]
     customer: CustomerIn | None = None
     order: OrderIn | None = None
     referral_code: str | None = Field(default=None, max_length=32)
@@ -64,3 +81,73 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     events: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+ReferralStatusName = Literal["pending", "qualified", "rejected", "review"]
+RewardStatusName = Literal[
+    "pending",
+    "review",
+    "approved",
+    "issued",
+    "delivered",
+    "redeemed",
+    "rejected",
+    "cancelled",
+    "expired",
+]
+
+
+class EventOrderOut(Out):
+    """The order an event is about: amount and whether it counted (order), or its status
+    (refund)."""
+
+    id: str
+    amount: MoneyStr | None = None
+    currency: str | None = None
+    first: bool | None = Field(default=None, description="the customer's first paid order")
+    qualifies: bool | None = Field(default=None, description="it counts toward rewards")
+    status: str | None = None
+
+
+class EventReferralOut(Out):
+    id: str
+    referrer: str
+    referee: str
+    status: ReferralStatusName
+    channel: str
+
+
+class EventRewardOut(Out):
+    id: str
+    recipient: str
+    amount: MoneyStr
+    currency: str
+    status: RewardStatusName
+    available_at: Timestamp
+
+
+class EventOut(Out):
+    """An event's answer, stored with the event: a replay answers it again."""
+
+    # Answers stored by earlier versions are repeated as they were.
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    object: Literal["event"]
+    type: Literal["signup", "order", "refund", "share"]
+    livemode: bool
+    occurred_at: Timestamp
+    customer: str | None
+    order: EventOrderOut | None = None
+    clawed_back: MoneyStr | None = Field(default=None, description="refund: taken back")
+    channel: str | None = Field(default=None, description="share: where it was shared")
+    referral: EventReferralOut | None
+    rewards: list[EventRewardOut]
+    fraud: RiskOut
+
+
+class BatchOut(Out):
+    object: Literal["list"]
+    results: list[EventOut | ErrorOut] = Field(description="one per event, in order")
