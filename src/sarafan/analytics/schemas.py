@@ -3,6 +3,10 @@
 from ninja import Schema
 from pydantic import Field
 
+from sarafan.core.schemas import Day, MoneyStr
+
+from .services import GROUPINGS
+
 
 class SummaryQuery(Schema):
     """Query parameters; dates stay text here so a bad one is reported under its own name."""
@@ -14,12 +18,13 @@ class SummaryQuery(Schema):
     date_to: str | None = Field(
         default=None, alias="to", json_schema_extra={"format": "date"}, description="YYYY-MM-DD"
     )
-    group_by: str | None = None
+    # Checked by the service, which names the groupings in its answer.
+    group_by: str | None = Field(default=None, json_schema_extra={"enum": list(GROUPINGS)})
 
 
 class Period(Schema):
-    date_from: str = Field(alias="from")
-    date_to: str = Field(alias="to")
+    date_from: Day = Field(alias="from")
+    date_to: Day = Field(alias="to")
 
 
 class Metrics(Schema):
@@ -32,11 +37,11 @@ class Metrics(Schema):
     signups: int
     first_orders: int
     repeat_orders: int
-    revenue: str
-    rewards_cost: str
-    spend: str
+    revenue: MoneyStr
+    rewards_cost: MoneyStr
+    spend: MoneyStr
     k_factor: float
-    cac: str
+    cac: MoneyStr
     roi: float
     participation_rate: float
     share_rate: float

@@ -236,4 +236,5 @@ _BODY = frozenset({400, 409, 413})
 
 def answers(ok: dict[int, Any], *, body: bool = False) -> dict[Any, Any]:
     """An operation's `response=`: its 2xx schemas and its errors in ErrorOut's shape."""
-    return {**ok, (_ALWAYS | _BODY) if body else _ALWAYS: ErrorOut}
+    errors = (_ALWAYS | _BODY) if body else _ALWAYS
+    return {**ok, **dict.fromkeys(sorted(errors), ErrorOut)}

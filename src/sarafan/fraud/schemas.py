@@ -93,3 +93,22 @@ class DecisionOut(Out):
     created_at: Timestamp
     reversed_at: Timestamp | None
     reversed_by: str
+
+
+class PersonOut(Out):
+    external_id: str
+    name: str
+    email: str
+    phone: str
+    created_at: Timestamp
+    paid_orders: int
+    fraudster: bool
+    risk_flags: list[Any]
+
+
+class EvidenceOut(Out):
+    """Both people of a referral and their signals, the shared ones marked."""
+
+    referrer: PersonOut
+    referee: PersonOut
+    signals: list[SignalOut]

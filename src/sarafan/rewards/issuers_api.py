@@ -4,19 +4,20 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from sarafan.core.errors import NotFound
-from sarafan.core.pagination import paginate
-from sarafan.core.schemas import Strict, Url
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import ListOut, Strict, Url, answers
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from . import issuers
 from .models import Brand, Issuer
+from .schemas import IssuerOut
 
-issuers_router = Router(auth=secret_key_auth, tags=["issuers"])
+issuers_router = Router(auth=secret_key_auth, tags=["issuers"], by_alias=True, exclude_unset=True)
 
 URL_HELP = (
     "the provider's API address, http(s), not on a local or private network; Sarafan "
@@ -49,11 +50,6 @@ class IssuerPatch(Strict):
     brand: str | None = None
     timeout_seconds: float | None = None
     max_attempts: int | None = None
-
-
-class ListQuery(Schema):
-    limit: int = 20
-    starting_after: str | None = None
 
 
 def _caller(request: HttpRequest) -> ApiCaller:
@@ -110,7 +106,9 @@ def _brand(caller: ApiCaller, brand_id: str | None) -> Brand | None:
     return brand
 
 
-@issuers_router.get("", response=dict, summary="List external issuers, newest first")
+@issuers_router.get(
+    "", response=answers({200: ListOut[IssuerOut]}), summary="List external issuers, newest first"
+)
 def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     page, has_more = paginate(
         _issuers(_caller(request)), limit=query.limit, starting_after=query.starting_after
@@ -120,7 +118,7 @@ def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any
 
 @issuers_router.post(
     "",
-    response={201: dict},
+    response=answers({201: IssuerOut}, body=True),
     summary="Add an external issuer (a provider's certificate API)",
     description="The provider implements the JSON contract in the README, 'External issuers'.",
 )
@@ -139,12 +137,18 @@ def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, A
     return Status(201, issuer_out(issuer))
 
 
-@issuers_router.get("/{issuer_id}", response=dict, summary="Get an external issuer")
+@issuers_router.get(
+    "/{issuer_id}", response=answers({200: IssuerOut}), summary="Get an external issuer"
+)
 def get_issuer(request: HttpRequest, issuer_id: str) -> dict[str, Any]:
     return issuer_out(_issuer(_caller(request), issuer_id))
 
 
-@issuers_router.patch("/{issuer_id}", response=dict, summary="Change an external issuer")
+@issuers_router.patch(
+    "/{issuer_id}",
+    response=answers({200: IssuerOut}, body=True),
+    summary="Change an external issuer",
+)
 def change_issuer(request: HttpRequest, issuer_id: str, payload: IssuerPatch) -> dict[str, Any]:
     caller = _caller(request)
     issuer = _issuer(caller, issuer_id)
