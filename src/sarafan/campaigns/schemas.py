@@ -4,10 +4,13 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
+from pydantic.config import JsonDict
 
-from sarafan.core.money import AsciiDecimal, money_str
+from sarafan.core.money import Amount, Percent, PositiveAmount, money_str
 from sarafan.core.schemas import (
+    HOST_PATTERN,
     STORED,
+    WEB_URL_PATTERN,
     BoundedDateTime,
     DecimalStr,
     MoneyStr,
@@ -20,9 +23,8 @@ from sarafan.core.schemas import (
 
 from .models import Campaign, CampaignStatus, RewardKind, RewardRule
 
-Money = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, ge=0)]
-PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, gt=0)]
-Percent = Annotated[Decimal, AsciiDecimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)]
+Money = Amount
+PositiveMoney = PositiveAmount
 
 
 class TierIn(Strict):
@@ -100,12 +102,15 @@ class FraudIn(Strict):
     refund_rate_min_orders: int = Field(default=4, ge=1, le=10_000)
 
 
+# The server checks these (naming the field in its answer); the document describes them.
+LANDING_URL: JsonDict = {"pattern": WEB_URL_PATTERN, "format": "uri"}
+Host = Annotated[Url, Field(max_length=253, json_schema_extra={"pattern": HOST_PATTERN})]
+
+
 class CampaignIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    landing_url: Url = Field(min_length=1, max_length=2000)
-    allowed_redirect_hosts: list[Annotated[Url, Field(max_length=253)]] = Field(
-        default_factory=list, max_length=50
-    )
+    landing_url: Url = Field(min_length=1, max_length=2000, json_schema_extra=LANDING_URL)
+    allowed_redirect_hosts: list[Host] = Field(default_factory=list, max_length=50)
     attribution_window_days: int = Field(default=30, ge=1, le=365)
     new_customers_only: bool = True
     currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
@@ -122,10 +127,10 @@ class CampaignPatch(Strict):
     """Every field optional; `rules` and `limits`, when sent, replace the old ones whole."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    landing_url: Url | None = Field(default=None, min_length=1, max_length=2000)
-    allowed_redirect_hosts: list[Annotated[Url, Field(max_length=253)]] | None = Field(
-        default=None, max_length=50
+    landing_url: Url | None = Field(
+        default=None, min_length=1, max_length=2000, json_schema_extra=LANDING_URL
     )
+    allowed_redirect_hosts: list[Host] | None = Field(default=None, max_length=50)
     attribution_window_days: int | None = Field(default=None, ge=1, le=365)
     new_customers_only: bool | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")

@@ -1,7 +1,6 @@
 """Anti-fraud API: block lists, stop-rules, alerts, fraudster marks, reversing decisions."""
 
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -10,7 +9,7 @@ from pydantic import Field
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import Conflict, NotFound
-from sarafan.core.money import AsciiDecimal
+from sarafan.core.money import Threshold
 from sarafan.core.pagination import ListQuery, paginate
 from sarafan.core.schemas import FreeText, ListOut, Strict, answers
 from sarafan.participants.models import Participant
@@ -120,7 +119,6 @@ def remove_block(request: HttpRequest, entry_id: int) -> dict[str, Any]:
 # --- stop-rules ------------------------------------------------------------------------------
 
 Action = Literal["hold", "pause", "alert"]
-Threshold = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=12, decimal_places=2)]
 
 
 class StopRuleIn(Strict):

@@ -1,28 +1,50 @@
 """Schemas of the participants API (API.md, "Participants") and the participant serializer."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from pydantic import Field, StrictBool
+from pydantic.config import JsonDict
 
 from sarafan.core.money import money_str
-from sarafan.core.schemas import FreeJson, MoneyStr, Out, Strict, Timestamp, UrlStr
-from sarafan.links.models import Channel
+from sarafan.core.schemas import (
+    ONE_LINE_PATTERN,
+    FreeJson,
+    MoneyStr,
+    Out,
+    Strict,
+    Timestamp,
+    UrlStr,
+)
+from sarafan.links.models import UTM_KEYS, Channel
 from sarafan.links.schemas import qr_url, referral_url
 
 from .models import Participant
 from .selectors import participant_stats
 
+# Checked by the participants service, which names the field; the document describes them.
+Tag = Annotated[str, Field(json_schema_extra={"minLength": 1, "maxLength": 100})]
+# "" clears a stored e-mail or phone.
+EMAIL: JsonDict = {
+    "anyOf": [
+        {"type": "string", "format": "email", "maxLength": 254},
+        {"type": "string", "maxLength": 0},
+        {"type": "null"},
+    ]
+}
+PHONE: JsonDict = {"pattern": r"^(?:\+[0-9]{7,15})?$", "description": "E.164: +79161234567"}
+CONSENT: JsonDict = {"propertyNames": {"minLength": 1, "pattern": ONE_LINE_PATTERN}}
+
 
 class ParticipantIn(Strict):
     """Fields left out (or null) keep their stored value; "" clears e-mail, phone or name."""
 
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254, json_schema_extra=EMAIL)
+    phone: str | None = Field(default=None, max_length=32, json_schema_extra=PHONE)
     name: str | None = Field(default=None, max_length=200)
     attributes: FreeJson | None = None
-    tags: list[str] | None = None
-    consent: dict[str, StrictBool] | None = None
+    tags: list[Tag] | None = None
+    consent: dict[str, StrictBool] | None = Field(default=None, json_schema_extra=CONSENT)
     # The language of the e-mails this person gets ("" for the installation's default).
     language: Literal["ru", "en", ""] | None = None
 
@@ -77,7 +99,9 @@ class LinkIn(Strict):
         json_schema_extra={"enum": list(Channel.values)},
     )
     utm: dict[str, str] | None = Field(
-        default=None, description="utm_source, utm_medium, utm_campaign, utm_content, utm_term"
+        default=None,
+        description="utm_source, utm_medium, utm_campaign, utm_content, utm_term",
+        json_schema_extra={"propertyNames": {"enum": list(UTM_KEYS)}},
     )
     campaign: str | None = Field(default=None, max_length=32, description="cmp_…; default one")
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import find_campaign
@@ -156,6 +156,15 @@ class ReviewFilter(Strict):
 
 
 class BulkIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+                {"required": ["filter"], "properties": {"filter": {"type": "object"}}},
+            ]
+        }
+    )
+
     action: Literal["approve", "reject"]
     ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
     filter: ReviewFilter | None = None

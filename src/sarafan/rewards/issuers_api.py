@@ -6,10 +6,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from sarafan.core.errors import NotFound
 from sarafan.core.pagination import ListQuery, paginate
-from sarafan.core.schemas import ListOut, Strict, Url, answers
+from sarafan.core.schemas import WEB_URL_PATTERN, ListOut, Strict, Url, answers
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -29,27 +30,39 @@ BEARER_HELP = (
 )
 
 
+# Checked by the issuers service, which names the field; the document describes the rules.
+NAME: JsonDict = {"minLength": 1, "maxLength": 200}
+URL: JsonDict = {"pattern": WEB_URL_PATTERN, "format": "uri"}
+TOKEN: JsonDict = {"pattern": "^[!-~]*$"}
+TIMEOUT: JsonDict = {"minimum": 0.5, "maximum": 30}
+ATTEMPTS: JsonDict = {"minimum": 1, "maximum": 50}
+
+
 class IssuerIn(Strict):
-    name: str = Field(description="1–200 characters")
-    url: Url = Field(description=URL_HELP)
-    token: str = Field(default="", description=BEARER_HELP)
+    name: str = Field(description="1–200 characters", json_schema_extra=NAME)
+    url: Url = Field(description=URL_HELP, json_schema_extra=URL)
+    token: str = Field(default="", description=BEARER_HELP, json_schema_extra=TOKEN)
     brand: str | None = Field(default=None, description="brand id, brd_…, of the certificates")
     timeout_seconds: float = Field(
-        default=10.0, description="per call, 0.5 to the installation's cap (30 by default)"
+        default=10.0,
+        description="per call, 0.5 to the installation's cap (30 by default)",
+        json_schema_extra=TIMEOUT,
     )
-    max_attempts: int = Field(default=8, description="calls per reward before giving up, 1–50")
+    max_attempts: int = Field(
+        default=8, description="calls per reward before giving up, 1–50", json_schema_extra=ATTEMPTS
+    )
 
 
 class IssuerPatch(Strict):
     """Only the fields sent change; `token` "" or null removes it, `brand` null detaches it.
     A new url or token closes the circuit."""
 
-    name: str | None = None
-    url: Url | None = Field(default=None, description=URL_HELP)
-    token: str | None = Field(default=None, description=BEARER_HELP)
+    name: str | None = Field(default=None, json_schema_extra=NAME)
+    url: Url | None = Field(default=None, description=URL_HELP, json_schema_extra=URL)
+    token: str | None = Field(default=None, description=BEARER_HELP, json_schema_extra=TOKEN)
     brand: str | None = None
-    timeout_seconds: float | None = None
-    max_attempts: int | None = None
+    timeout_seconds: float | None = Field(default=None, json_schema_extra=TIMEOUT)
+    max_attempts: int | None = Field(default=None, json_schema_extra=ATTEMPTS)
 
 
 def _caller(request: HttpRequest) -> ApiCaller:

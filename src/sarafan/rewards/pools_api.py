@@ -1,6 +1,5 @@
 """Reward brands and certificate pools API: catalogue, stock, CSV upload of codes."""
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from django.db.models import QuerySet
@@ -9,9 +8,9 @@ from ninja import Query, Router, Status
 from pydantic import Field
 
 from sarafan.core.errors import NotFound
-from sarafan.core.money import AsciiDecimal, money_str
+from sarafan.core.money import PositiveAmount, money_str
 from sarafan.core.pagination import ListQuery, paginate
-from sarafan.core.schemas import FreeText, ListOut, Strict, Url, answers
+from sarafan.core.schemas import FreeText, ListOut, Strict, Url, answers, url_pattern
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
@@ -22,13 +21,18 @@ from .schemas import BrandOut, PoolOut, UploadReportOut
 brands = Router(auth=secret_key_auth, tags=["brands"], by_alias=True, exclude_unset=True)
 pools_router = Router(auth=secret_key_auth, tags=["pools"], by_alias=True, exclude_unset=True)
 
-PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = PositiveAmount
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class BrandIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    logo_url: Url = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    logo_url: Url = Field(
+        default="",
+        max_length=500,
+        pattern=r"^(https?://\S+)?$",
+        json_schema_extra={"pattern": url_pattern(r"(?:https?://[^\sHIDDEN]+)?")},
+    )
     terms: FreeText = Field(default="", max_length=20_000)
     currency: Currency = "RUB"
 

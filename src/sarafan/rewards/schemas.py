@@ -1,21 +1,22 @@
 """Schemas and serializers of the rewards and certificates API."""
 
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from sarafan.core.circuit import CircuitState
-from sarafan.core.money import AsciiDecimal, money_str
+from sarafan.core.money import PositiveAmount, money_str
 from sarafan.core.schemas import FreeText, MoneyStr, Out, Strict, Timestamp, UrlStr
 
 from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
-PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = PositiveAmount
 
 
 class ManualRewardIn(Strict):
-    recipient: str = Field(min_length=1, max_length=200, description="participant external_id")
+    recipient: str = Field(
+        min_length=1, max_length=200, description="participant external_id", examples=["u-7"]
+    )
     amount: PositiveMoney
     # None: the campaign's currency (RUB without a campaign).
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")

@@ -1,11 +1,11 @@
 """Pydantic schemas of the events API (API.md, "Events")."""
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
-from sarafan.core.money import AsciiDecimal
+from sarafan.core.money import Amount
 from sarafan.core.schemas import (
     ErrorOut,
     EventTime,
@@ -16,25 +16,24 @@ from sarafan.core.schemas import (
     Timestamp,
 )
 from sarafan.fraud.schemas import RiskOut
+from sarafan.participants.schemas import CONSENT, EMAIL, PHONE, Tag
 
 Short = Annotated[str, Field(max_length=500)]
 
 
 class CustomerIn(Strict):
     external_id: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254, json_schema_extra=EMAIL)
+    phone: str | None = Field(default=None, max_length=32, json_schema_extra=PHONE)
     name: str | None = Field(default=None, max_length=200)
     attributes: FreeJson | None = None
-    tags: list[str] | None = None
-    consent: dict[str, bool] | None = None
+    tags: list[Tag] | None = None
+    consent: dict[str, bool] | None = Field(default=None, json_schema_extra=CONSENT)
 
 
 class OrderIn(Strict):
     id: str = Field(min_length=1, max_length=200)
-    amount: (
-        Annotated[Decimal, AsciiDecimal, Field(ge=0, max_digits=14, decimal_places=2)] | None
-    ) = None
+    amount: Amount | None = None
     # None: the currency of the campaign the order is judged by (RUB without one).
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     status: Literal["paid", "pending", "cancelled", "refunded"] = "paid"
@@ -51,7 +50,7 @@ class ContextIn(Strict):
 
 
 class InviteeIn(Strict):
-    email: str = Field(min_length=3, max_length=254)
+    email: str = Field(min_length=3, max_length=254, json_schema_extra={"pattern": "@"})
 
 
 # Lead events arrive with the B2B lead pipeline: until it exists the server refuses them by
@@ -59,7 +58,39 @@ class InviteeIn(Strict):
 EVENT_TYPES = ["signup", "order", "refund", "share"]
 
 
+def _needs(kind: str, *fields: str) -> JsonDict:
+    present: JsonDict = {"not": {"type": "null"}}
+    return {
+        "if": {"properties": {"type": {"const": kind}}},
+        "then": {"required": list(fields), "properties": dict.fromkeys(fields, present)},
+    }
+
+
+# What each type needs (the server refuses an event without it, naming the field).
+NEEDS: JsonDict = {
+    "allOf": [
+        _needs("signup", "customer"),
+        _needs("order", "customer", "order"),
+        _needs("refund", "order"),
+        _needs("share", "participant"),
+        {
+            "if": {
+                "properties": {
+                    "type": {"const": "order"},
+                    "order": {
+                        "properties": {"status": {"const": "paid"}},
+                    },
+                },
+            },
+            "then": {"properties": {"order": {"required": ["amount"]}}},
+        },
+    ]
+}
+
+
 class EventIn(Strict):
+    model_config = ConfigDict(json_schema_extra=NEEDS)
+
     type: Annotated[
         Literal["signup", "order", "refund", "share", "lead"],
         WithJsonSchema({"type": "string", "enum": EVENT_TYPES, "title": "Type"}),
