@@ -18,7 +18,6 @@ from sarafan.core.schemas import (
     Strict,
     Timestamp,
     Url,
-    UrlStr,
 )
 
 from .models import Campaign, CampaignStatus, RewardKind, RewardRule
@@ -103,7 +102,7 @@ class FraudIn(Strict):
 
 
 # The server checks these (naming the field in its answer); the document describes them.
-LANDING_URL: JsonDict = {"pattern": WEB_URL_PATTERN, "format": "uri"}
+LANDING_URL: JsonDict = {"pattern": WEB_URL_PATTERN}
 Host = Annotated[Url, Field(max_length=253, json_schema_extra={"pattern": HOST_PATTERN})]
 
 
@@ -213,7 +212,7 @@ class CampaignOut(Out):
     name: str
     status: CampaignStatus
     is_default: bool
-    landing_url: UrlStr
+    landing_url: str = Field(description="as it was given")
     allowed_redirect_hosts: list[str]
     attribution_window_days: int
     new_customers_only: bool

@@ -32,7 +32,7 @@ BEARER_HELP = (
 
 # Checked by the issuers service, which names the field; the document describes the rules.
 NAME: JsonDict = {"minLength": 1, "maxLength": 200}
-URL: JsonDict = {"pattern": WEB_URL_PATTERN, "format": "uri"}
+URL: JsonDict = {"pattern": WEB_URL_PATTERN}
 TOKEN: JsonDict = {"pattern": "^[!-~]*$"}
 TIMEOUT: JsonDict = {"minimum": 0.5, "maximum": 30}
 ATTEMPTS: JsonDict = {"minimum": 1, "maximum": 50}

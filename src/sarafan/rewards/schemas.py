@@ -6,7 +6,7 @@ from pydantic import Field
 
 from sarafan.core.circuit import CircuitState
 from sarafan.core.money import PositiveAmount, money_str
-from sarafan.core.schemas import FreeText, MoneyStr, Out, Strict, Timestamp, UrlStr
+from sarafan.core.schemas import FreeText, MoneyStr, Out, Strict, Timestamp
 
 from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
@@ -75,7 +75,7 @@ class HistoryOut(Out):
 class BrandOptionOut(Out):
     id: str
     name: str
-    logo_url: UrlStr | None
+    logo_url: str | None
 
 
 class RewardOut(Out):
@@ -128,7 +128,7 @@ class BrandOut(Out):
     object: Literal["brand"]
     livemode: bool
     name: str
-    logo_url: UrlStr | None
+    logo_url: str | None
     terms: str
     currency: str
     created_at: Timestamp
@@ -182,7 +182,7 @@ class IssuerOut(Out):
     object: Literal["issuer"]
     livemode: bool
     name: str
-    url: UrlStr
+    url: str
     brand: str | None
     timeout_seconds: float
     max_attempts: int
