@@ -7,10 +7,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.renderers import JSONRenderer
 
 from sarafan.core.errors import SarafanError, error_body
 from sarafan.core.middleware import too_large
+from sarafan.core.schemas import describe_text
 from sarafan.core.validation import validation_error
 
 logger = logging.getLogger("sarafan.api")
@@ -22,7 +24,19 @@ class Utf8Renderer(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}
 
 
-api = NinjaAPI(
+class SarafanAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPISchema:
+        """The document also says that no path or query parameter may hold a control
+        character (the API middleware refuses them)."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    describe_text(parameter["schema"])
+        return schema
+
+
+api = SarafanAPI(
     renderer=Utf8Renderer(),
     title="Sarafan API",
     version="1",

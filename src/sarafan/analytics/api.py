@@ -9,7 +9,7 @@ from ninja import Query, Router
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest
-from sarafan.core.schemas import EARLIEST_DAY, LATEST_DAY, day_in_range
+from sarafan.core.schemas import EARLIEST_DAY, LATEST_DAY, answers, day_in_range
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 
@@ -39,7 +39,9 @@ def _day(value: str, *, param: str) -> date:
     return day
 
 
-@router.get("/summary", response=SummaryOut, by_alias=True, summary="Program summary")
+@router.get(
+    "/summary", response=answers({200: SummaryOut}), by_alias=True, summary="Program summary"
+)
 def summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str, Any]:
     """Funnel and economics for a period (default: the last 30 days), optionally grouped."""
     caller = _caller(request)

@@ -1,25 +1,42 @@
 """Pydantic schemas of the analytics API (API.md, "Analytics")."""
 
+from typing import Annotated
+
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
+
+from sarafan.core.schemas import Day, MoneyStr
+
+from .services import GROUPINGS
+
+# A day from 2000-01-01 to 2099-12-31 (the server refuses others by name); empty is absent.
+QueryDay = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": "^20[0-9]{2}-"},
+                {"type": "string", "maxLength": 0},
+            ],
+            "description": "YYYY-MM-DD, from 2000-01-01 to 2099-12-31",
+        }
+    ),
+]
 
 
 class SummaryQuery(Schema):
     """Query parameters; dates stay text here so a bad one is reported under its own name."""
 
     campaign: str | None = Field(default=None, max_length=32)
-    date_from: str | None = Field(
-        default=None, alias="from", json_schema_extra={"format": "date"}, description="YYYY-MM-DD"
-    )
-    date_to: str | None = Field(
-        default=None, alias="to", json_schema_extra={"format": "date"}, description="YYYY-MM-DD"
-    )
-    group_by: str | None = None
+    date_from: QueryDay = Field(default=None, alias="from")
+    date_to: QueryDay = Field(default=None, alias="to")
+    # Checked by the service, which names the groupings in its answer.
+    group_by: str | None = Field(default=None, json_schema_extra={"enum": list(GROUPINGS)})
 
 
 class Period(Schema):
-    date_from: str = Field(alias="from")
-    date_to: str = Field(alias="to")
+    date_from: Day = Field(alias="from")
+    date_to: Day = Field(alias="to")
 
 
 class Metrics(Schema):
@@ -32,11 +49,11 @@ class Metrics(Schema):
     signups: int
     first_orders: int
     repeat_orders: int
-    revenue: str
-    rewards_cost: str
-    spend: str
+    revenue: MoneyStr
+    rewards_cost: MoneyStr
+    spend: MoneyStr
     k_factor: float
-    cac: str
+    cac: MoneyStr
     roi: float
     participation_rate: float
     share_rate: float

@@ -3,24 +3,24 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from sarafan.core.errors import NotFound
+from sarafan.core.pagination import ListQuery as PageQuery
 from sarafan.core.pagination import paginate
+from sarafan.core.schemas import ListOut, answers
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 
 from . import services
 from .models import Campaign, CampaignStatus
-from .schemas import CampaignIn, CampaignPatch, campaign_out
+from .schemas import CampaignIn, CampaignOut, CampaignPatch, campaign_out
 from .selectors import default_campaign
 
-router = Router(auth=secret_key_auth, tags=["campaigns"])
+router = Router(auth=secret_key_auth, tags=["campaigns"], by_alias=True, exclude_unset=True)
 
 
-class ListQuery(Schema):
-    limit: int = 20
-    starting_after: str | None = None
+class ListQuery(PageQuery):
     status: CampaignStatus | None = None
 
 
@@ -44,7 +44,7 @@ def _out(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     return campaign_out(campaign, is_default=default is not None and default.pk == campaign.pk)
 
 
-@router.post("", response={201: dict}, summary="Create a campaign")
+@router.post("", response=answers({201: CampaignOut}, body=True), summary="Create a campaign")
 def create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     campaign = services.create_campaign(
@@ -53,7 +53,9 @@ def create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
     return Status(201, _out(request, _get(request, campaign.public_id)))
 
 
-@router.get("", response=dict, summary="List campaigns, newest first")
+@router.get(
+    "", response=answers({200: ListOut[CampaignOut]}), summary="List campaigns, newest first"
+)
 def list_campaigns(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = Campaign.objects.filter(project=caller.project, livemode=caller.livemode)
@@ -71,24 +73,34 @@ def list_campaigns(request: HttpRequest, query: Query[ListQuery]) -> dict[str, A
     }
 
 
-@router.get("/{campaign_id}", response=dict, summary="Get a campaign")
+@router.get("/{campaign_id}", response=answers({200: CampaignOut}), summary="Get a campaign")
 def get(request: HttpRequest, campaign_id: str) -> dict[str, Any]:
     return _out(request, _get(request, campaign_id))
 
 
-@router.patch("/{campaign_id}", response=dict, summary="Change a campaign")
+@router.patch(
+    "/{campaign_id}", response=answers({200: CampaignOut}, body=True), summary="Change a campaign"
+)
 def patch(request: HttpRequest, campaign_id: str, payload: CampaignPatch) -> dict[str, Any]:
     services.update_campaign(campaign=_get(request, campaign_id), data=payload)
     return _out(request, _get(request, campaign_id))
 
 
-@router.post("/{campaign_id}/pause", response=dict, summary="Pause a campaign")
+@router.post(
+    "/{campaign_id}/pause",
+    response=answers({200: CampaignOut}, body=True),
+    summary="Pause a campaign",
+)
 def pause(request: HttpRequest, campaign_id: str) -> dict[str, Any]:
     services.change_status(campaign=_get(request, campaign_id), status=CampaignStatus.PAUSED)
     return _out(request, _get(request, campaign_id))
 
 
-@router.post("/{campaign_id}/resume", response=dict, summary="Resume a paused campaign")
+@router.post(
+    "/{campaign_id}/resume",
+    response=answers({200: CampaignOut}, body=True),
+    summary="Resume a paused campaign",
+)
 def resume(request: HttpRequest, campaign_id: str) -> dict[str, Any]:
     services.change_status(campaign=_get(request, campaign_id), status=CampaignStatus.ACTIVE)
     return _out(request, _get(request, campaign_id))

@@ -4,15 +4,26 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
+from pydantic.config import JsonDict
 
-from sarafan.core.money import AsciiDecimal, money_str
-from sarafan.core.schemas import STORED, BoundedDateTime, Strict, Url
+from sarafan.core.money import Amount, Percent, PositiveAmount, money_str
+from sarafan.core.schemas import (
+    HOST_PATTERN,
+    STORED,
+    WEB_URL_PATTERN,
+    BoundedDateTime,
+    DecimalStr,
+    MoneyStr,
+    Out,
+    Strict,
+    Timestamp,
+    Url,
+)
 
-from .models import Campaign, RewardRule
+from .models import Campaign, CampaignStatus, RewardKind, RewardRule
 
-Money = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, ge=0)]
-PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(max_digits=14, decimal_places=2, gt=0)]
-Percent = Annotated[Decimal, AsciiDecimal, Field(gt=0, le=100, max_digits=6, decimal_places=3)]
+Money = Amount
+PositiveMoney = PositiveAmount
 
 
 class TierIn(Strict):
@@ -90,12 +101,15 @@ class FraudIn(Strict):
     refund_rate_min_orders: int = Field(default=4, ge=1, le=10_000)
 
 
+# The server checks these (naming the field in its answer); the document describes them.
+LANDING_URL: JsonDict = {"pattern": WEB_URL_PATTERN}
+Host = Annotated[Url, Field(max_length=253, json_schema_extra={"pattern": HOST_PATTERN})]
+
+
 class CampaignIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    landing_url: Url = Field(min_length=1, max_length=2000)
-    allowed_redirect_hosts: list[Annotated[Url, Field(max_length=253)]] = Field(
-        default_factory=list, max_length=50
-    )
+    landing_url: Url = Field(min_length=1, max_length=2000, json_schema_extra=LANDING_URL)
+    allowed_redirect_hosts: list[Host] = Field(default_factory=list, max_length=50)
     attribution_window_days: int = Field(default=30, ge=1, le=365)
     new_customers_only: bool = True
     currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
@@ -112,10 +126,10 @@ class CampaignPatch(Strict):
     """Every field optional; `rules` and `limits`, when sent, replace the old ones whole."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    landing_url: Url | None = Field(default=None, min_length=1, max_length=2000)
-    allowed_redirect_hosts: list[Annotated[Url, Field(max_length=253)]] | None = Field(
-        default=None, max_length=50
+    landing_url: Url | None = Field(
+        default=None, min_length=1, max_length=2000, json_schema_extra=LANDING_URL
     )
+    allowed_redirect_hosts: list[Host] | None = Field(default=None, max_length=50)
     attribution_window_days: int | None = Field(default=None, ge=1, le=365)
     new_customers_only: bool | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
@@ -127,6 +141,91 @@ class CampaignPatch(Strict):
     reward_source: RewardSourceIn | None = None
     # Replaced whole when sent, like limits.
     fraud: FraudIn | None = None
+
+
+class TierOut(Out):
+    from_: int = Field(alias="from")
+    amount: DecimalStr
+
+
+class RuleOut(Out):
+    """A rule as answered: `amount` for fixed, `percent` and `max_amount` for percent,
+    `tiers` for tiered."""
+
+    recipient: Literal["referrer", "referee"]
+    trigger: Literal["signup", "first_order", "repeat_order", "lead_won"]
+    kind: RewardKind
+    hold_days: int
+    min_order_amount: MoneyStr | None
+    amount: MoneyStr | None = None
+    percent: DecimalStr | None = None
+    max_amount: MoneyStr | None = None
+    tiers: list[TierOut] | None = None
+
+
+class LimitsOut(Out):
+    per_referrer_per_month: int | None
+    per_referrer_amount_per_month: MoneyStr | None
+    budget: MoneyStr | None
+    max_rewards: int | None
+
+
+class ChoiceOut(Out):
+    days: int
+    default_brand: str | None
+
+
+class BankOut(Out):
+    min_amount: DecimalStr
+
+
+class RewardSourceOut(Out):
+    type: Literal["internal", "pool", "issuer"]
+    bank: BankOut | None = None
+    issuer: str | None = None
+    pool: str | None = None
+    pools: list[str] | None = None
+    choice: ChoiceOut | None = None
+
+
+class FraudOut(Out):
+    weights: dict[str, float]
+    review_at: float
+    block_at: float
+    paid_ad_params: list[str] | None
+    banned_referrer_domains: list[str]
+    review_deadline_days: int | None
+    review_deadline_action: Literal["approve", "reject"]
+    refund_rate_threshold: float
+    refund_rate_min_orders: int
+
+
+class CampaignStatsOut(Out):
+    spent: MoneyStr
+    rewards_count: int
+
+
+class CampaignOut(Out):
+    id: str
+    object: Literal["campaign"]
+    livemode: bool
+    name: str
+    status: CampaignStatus
+    is_default: bool
+    landing_url: str = Field(description="as it was given")
+    allowed_redirect_hosts: list[str]
+    attribution_window_days: int
+    new_customers_only: bool
+    currency: str
+    starts_at: Timestamp | None
+    ends_at: Timestamp | None
+    rules: list[RuleOut]
+    limits: LimitsOut
+    reward_source: RewardSourceOut
+    fraud: FraudOut
+    stats: CampaignStatsOut
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 def _opt_money(value: Decimal | None) -> str | None:

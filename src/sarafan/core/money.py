@@ -2,13 +2,13 @@
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import formats
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 CENTS = Decimal("0.01")
 DEFAULT_CURRENCY = "RUB"
@@ -39,6 +39,69 @@ def _ascii_decimal(value: object) -> object:
 
 # Put in the Annotated[Decimal, …] of every amount a schema takes (JSON numbers pass as before).
 AsciiDecimal = BeforeValidator(_ascii_decimal)
+
+
+def _fraction(places: int, *, positive: bool) -> str:
+    """A regex of the numbers below 1 with at most `places` places (above 0 if positive)."""
+    if not positive:
+        return rf"0(?:\.[0-9]{{1,{places}}})?"
+    nonzero = "|".join(f"0{{{k}}}[1-9][0-9]{{0,{places - k - 1}}}" for k in range(places))
+    return rf"0\.(?:{nonzero})"
+
+
+def _decimal_schema(
+    *, digits: int, places: int, positive: bool, hundred: bool = False
+) -> WithJsonSchema:
+    """How an input decimal is written: a string (the API's own way) or a JSON number."""
+    whole = 3 if hundred else digits - places
+    upper = 100 if hundred else 10 ** (digits - places) - 1
+    integer = (
+        rf"100(?:\.0{{1,{places}}})?|[1-9][0-9]?(?:\.[0-9]{{1,{places}}})?"
+        if hundred
+        else rf"[1-9][0-9]{{0,{whole - 1}}}(?:\.[0-9]{{1,{places}}})?"
+    )
+    pattern = f"^(?:{integer}|{_fraction(places, positive=positive)})$"
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": pattern, "examples": ["500.00"]},
+                {"type": "integer", "minimum": 1 if positive else 0, "maximum": upper},
+            ],
+            "max_digits": digits,
+            "decimal_places": places,
+            "description": f"a decimal string, at most {places} places",
+        }
+    )
+
+
+Amount = Annotated[
+    Decimal,
+    AsciiDecimal,
+    Field(ge=0, max_digits=14, decimal_places=2),
+    _decimal_schema(digits=14, places=2, positive=False),
+]
+"""An amount of money the API takes: 0 or more, two places at most."""
+PositiveAmount = Annotated[
+    Decimal,
+    AsciiDecimal,
+    Field(gt=0, max_digits=14, decimal_places=2),
+    _decimal_schema(digits=14, places=2, positive=True),
+]
+"""An amount of money above 0."""
+Percent = Annotated[
+    Decimal,
+    AsciiDecimal,
+    Field(gt=0, le=100, max_digits=6, decimal_places=3),
+    _decimal_schema(digits=6, places=3, positive=True, hundred=True),
+]
+"""A share of an order: above 0, at most 100, three places."""
+Threshold = Annotated[
+    Decimal,
+    AsciiDecimal,
+    Field(gt=0, max_digits=12, decimal_places=2),
+    _decimal_schema(digits=12, places=2, positive=True),
+]
+"""A stop-rule's limit: above 0, two places."""
 
 
 class AmountFormField(forms.DecimalField):

@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.db.models import Model, QuerySet
+from ninja import Schema
+from pydantic import Field
 
 from .errors import InvalidRequest
 
@@ -28,3 +30,14 @@ def paginate[M: Model](
         queryset = queryset.filter(pk__lt=anchor)
     page = list(queryset[: limit + 1])
     return page[:limit], len(page) > limit
+
+
+class ListQuery(Schema):
+    """A list's query parameters; `limit` is checked by `paginate`, which names it."""
+
+    limit: int = Field(
+        default=DEFAULT_LIMIT, json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT}
+    )
+    starting_after: str | None = Field(
+        default=None, description="the id of the last object of the previous page"
+    )

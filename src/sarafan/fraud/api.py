@@ -1,18 +1,17 @@
 """Anti-fraud API: block lists, stop-rules, alerts, fraudster marks, reversing decisions."""
 
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import Conflict, NotFound
-from sarafan.core.money import AsciiDecimal
-from sarafan.core.pagination import paginate
-from sarafan.core.schemas import FreeText, Strict
+from sarafan.core.money import Threshold
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import FreeText, ListOut, Strict, answers
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import caller as _caller
@@ -22,21 +21,24 @@ from sarafan.projects.services import ApiCaller
 from . import moderation
 from .config import forget_lists
 from .models import Alert, BlockRule, Decision, StopRule
+from .schemas import (
+    AlertOut,
+    BlockEntryDeletedOut,
+    BlockEntryOut,
+    DecisionOut,
+    FraudsterOut,
+    StopRuleOut,
+)
 from .services import check_block_value
 from .stoprules import threshold_str
 
-router = Router(auth=secret_key_auth, tags=["anti-fraud"])
+router = Router(auth=secret_key_auth, tags=["anti-fraud"], by_alias=True, exclude_unset=True)
 ACTOR = "api"
 
 
 def _changed(caller: ApiCaller) -> None:
     """This process reads the project's block list and stop-rules afresh from now on."""
     forget_lists(caller.project.pk, caller.livemode)
-
-
-class ListQuery(Schema):
-    limit: int = 20
-    starting_after: str | None = None
 
 
 # --- block list ----------------------------------------------------------------------------
@@ -60,7 +62,11 @@ def block_out(entry: BlockRule) -> dict[str, Any]:
     }
 
 
-@router.get("/blocklist", response=dict, summary="The project's block list")
+@router.get(
+    "/blocklist",
+    response=answers({200: ListOut[BlockEntryOut]}),
+    summary="The project's block list",
+)
 def list_blocklist(request: HttpRequest) -> dict[str, Any]:
     caller = _caller(request)
     entries = BlockRule.objects.filter(project=caller.project, livemode=caller.livemode)
@@ -68,7 +74,9 @@ def list_blocklist(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.post(
-    "/blocklist", response={201: dict}, summary="Block an e-mail pattern, domain or IP range"
+    "/blocklist",
+    response=answers({201: BlockEntryOut}, body=True),
+    summary="Block an e-mail pattern, domain or IP range",
 )
 def add_block(request: HttpRequest, payload: BlockIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -89,7 +97,11 @@ def add_block(request: HttpRequest, payload: BlockIn) -> Status[dict[str, Any]]:
     return Status(201, block_out(entry))
 
 
-@router.delete("/blocklist/{entry_id}", response=dict, summary="Remove a block list entry")
+@router.delete(
+    "/blocklist/{entry_id}",
+    response=answers({200: BlockEntryDeletedOut}, body=True),
+    summary="Remove a block list entry",
+)
 def remove_block(request: HttpRequest, entry_id: int) -> dict[str, Any]:
     caller = _caller(request)
     deleted, _ = BlockRule.objects.filter(
@@ -104,7 +116,6 @@ def remove_block(request: HttpRequest, entry_id: int) -> dict[str, Any]:
 # --- stop-rules ------------------------------------------------------------------------------
 
 Action = Literal["hold", "pause", "alert"]
-Threshold = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=12, decimal_places=2)]
 
 
 class StopRuleIn(Strict):
@@ -150,13 +161,17 @@ def _rules(caller: ApiCaller) -> Any:
     )
 
 
-@router.get("/stop_rules", response=dict, summary="Stop-rules on anomalies")
+@router.get(
+    "/stop_rules", response=answers({200: ListOut[StopRuleOut]}), summary="Stop-rules on anomalies"
+)
 def list_stop_rules(request: HttpRequest) -> dict[str, Any]:
     rules = _rules(_caller(request))
     return {"object": "list", "data": [stop_rule_out(r) for r in rules], "has_more": False}
 
 
-@router.post("/stop_rules", response={201: dict}, summary="Add a stop-rule")
+@router.post(
+    "/stop_rules", response=answers({201: StopRuleOut}, body=True), summary="Add a stop-rule"
+)
 def add_stop_rule(request: HttpRequest, payload: StopRuleIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     campaign = find_campaign(
@@ -176,7 +191,11 @@ def add_stop_rule(request: HttpRequest, payload: StopRuleIn) -> Status[dict[str,
     return Status(201, stop_rule_out(rule))
 
 
-@router.patch("/stop_rules/{rule_id}", response=dict, summary="Change a stop-rule")
+@router.patch(
+    "/stop_rules/{rule_id}",
+    response=answers({200: StopRuleOut}, body=True),
+    summary="Change a stop-rule",
+)
 def change_stop_rule(request: HttpRequest, rule_id: str, payload: StopRulePatch) -> dict[str, Any]:
     rule = _rules(_caller(request)).filter(public_id=rule_id).first()
     if rule is None:
@@ -211,7 +230,11 @@ def alert_out(alert: Alert) -> dict[str, Any]:
     }
 
 
-@router.get("/alerts", response=dict, summary="Alerts raised by stop-rules, newest first")
+@router.get(
+    "/alerts",
+    response=answers({200: ListOut[AlertOut]}),
+    summary="Alerts raised by stop-rules, newest first",
+)
 def list_alerts(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     caller = _caller(request)
     alerts = Alert.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
@@ -221,7 +244,11 @@ def list_alerts(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]
     return {"object": "list", "data": [alert_out(a) for a in page], "has_more": has_more}
 
 
-@router.post("/alerts/{alert_id}/acknowledge", response=dict, summary="Acknowledge an alert")
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    response=answers({200: AlertOut}, body=True),
+    summary="Acknowledge an alert",
+)
 def acknowledge(request: HttpRequest, alert_id: str) -> dict[str, Any]:
     caller = _caller(request)
     alert = (
@@ -254,7 +281,7 @@ def _participant(caller: ApiCaller, external_id: str) -> Participant:
 
 @router.post(
     "/fraudsters",
-    response=dict,
+    response=answers({200: FraudsterOut}, body=True),
     summary="Mark a participant as a fraudster: their signals flag later events",
 )
 def mark(request: HttpRequest, payload: FraudsterIn) -> dict[str, Any]:
@@ -265,7 +292,11 @@ def mark(request: HttpRequest, payload: FraudsterIn) -> dict[str, Any]:
     return {"object": "fraudster", "participant": participant.external_id, "rejected": rejected}
 
 
-@router.delete("/fraudsters/{external_id}", response=dict, summary="Take a fraudster mark back")
+@router.delete(
+    "/fraudsters/{external_id}",
+    response=answers({200: FraudsterOut}, body=True),
+    summary="Take a fraudster mark back",
+)
 def unmark(request: HttpRequest, external_id: str) -> dict[str, Any]:
     participant = _participant(_caller(request), external_id)
     moderation.unmark_fraudster(participant=participant, actor=ACTOR)
@@ -297,7 +328,11 @@ def _decisions(caller: ApiCaller) -> Any:
     )
 
 
-@router.get("/decisions", response=dict, summary="Moderation decisions, newest first")
+@router.get(
+    "/decisions",
+    response=answers({200: ListOut[DecisionOut]}),
+    summary="Moderation decisions, newest first",
+)
 def list_decisions(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     page, has_more = paginate(
         _decisions(_caller(request)), limit=query.limit, starting_after=query.starting_after
@@ -307,7 +342,7 @@ def list_decisions(request: HttpRequest, query: Query[ListQuery]) -> dict[str, A
 
 @router.post(
     "/decisions/{decision_id}/reverse",
-    response=dict,
+    response=answers({200: DecisionOut}, body=True),
     summary="Reverse a decision while nothing of its case is paid out",
 )
 def reverse(

@@ -22,6 +22,10 @@ class Channel(models.TextChoices):
     VK = "vk", _("VK")
 
 
+# The UTM parameters a link may carry.
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
 class BotReason(models.TextChoices):
     """Why a click is taken for a program's rather than a person's (see traffic.py)."""
 

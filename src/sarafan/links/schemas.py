@@ -1,10 +1,12 @@
 """Public URLs of a link and its API representation."""
 
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 
-from .models import Link
+from sarafan.core.schemas import Out, Timestamp, UrlStr
+
+from .models import Channel, Link
 
 
 def referral_url(code: str) -> str:
@@ -14,6 +16,20 @@ def referral_url(code: str) -> str:
 
 def qr_url(code: str, *, kind: str = "svg") -> str:
     return f"{settings.BASE_URL}/r/{code}/qr.{kind}"
+
+
+class LinkOut(Out):
+    id: str
+    object: Literal["link"]
+    livemode: bool
+    code: str
+    url: UrlStr
+    qr_url: UrlStr
+    channel: Channel
+    utm: dict[str, str]
+    is_primary: bool
+    campaign: str | None
+    created_at: Timestamp
 
 
 def link_out(link: Link) -> dict[str, Any]:

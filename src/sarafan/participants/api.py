@@ -3,29 +3,32 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from sarafan.analytics.participants import participant_stats
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.money import money_str
-from sarafan.core.pagination import paginate
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import ListOut, answers
 from sarafan.links.models import Link
-from sarafan.links.schemas import link_out
+from sarafan.links.schemas import LinkOut, link_out
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from . import services
 from .models import Participant
-from .schemas import LinkIn, ParticipantIn, TaxDetailsIn, participant_out
+from .schemas import (
+    LinkIn,
+    ParticipantIn,
+    ParticipantOut,
+    TaxDetailsIn,
+    TaxStatusOut,
+    participant_out,
+)
 from .selectors import find_participant
 
-router = Router(tags=["participants"])
-
-
-class ListQuery(Schema):
-    limit: int = 20
-    starting_after: str | None = None
+router = Router(tags=["participants"], by_alias=True, exclude_unset=True)
 
 
 def _out(participant: Participant) -> dict[str, Any]:
@@ -45,7 +48,7 @@ def _get(request: HttpRequest, external_id: str) -> Participant:
 @router.put(
     "/{external_id}",
     auth=secret_key_auth,
-    response={200: dict, 201: dict},
+    response=answers({200: ParticipantOut, 201: ParticipantOut}, body=True),
     summary="Create or update a participant (201 when created, 200 when updated)",
 )
 def upsert(
@@ -61,7 +64,12 @@ def upsert(
     return Status(201 if created else 200, _out(participant))
 
 
-@router.get("/{external_id}", auth=secret_key_auth, response=dict, summary="Get a participant")
+@router.get(
+    "/{external_id}",
+    auth=secret_key_auth,
+    response=answers({200: ParticipantOut}),
+    summary="Get a participant",
+)
 def get(request: HttpRequest, external_id: str) -> dict[str, Any]:
     return _out(_get(request, external_id))
 
@@ -69,7 +77,7 @@ def get(request: HttpRequest, external_id: str) -> dict[str, Any]:
 @router.delete(
     "/{external_id}",
     auth=secret_key_auth,
-    response=dict,
+    response=answers({200: ParticipantOut}, body=True),
     summary="Erase a participant's personal data; answers 200 with the anonymized participant",
     description=(
         "E-mail, phone, name, attributes, tags, consent and click details are erased and the "
@@ -83,7 +91,7 @@ def erase(request: HttpRequest, external_id: str) -> dict[str, Any]:
 @router.post(
     "/{external_id}/links",
     auth=secret_key_auth,
-    response={201: dict},
+    response=answers({201: LinkOut}, body=True),
     summary="Create another link for a channel, with UTM parameters",
 )
 def create_link(request: HttpRequest, external_id: str, payload: LinkIn) -> Status[dict[str, Any]]:
@@ -101,7 +109,7 @@ def create_link(request: HttpRequest, external_id: str, payload: LinkIn) -> Stat
 @router.get(
     "/{external_id}/links",
     auth=secret_key_auth,
-    response=dict,
+    response=answers({200: ListOut[LinkOut]}),
     summary="List a participant's links, newest first",
 )
 def list_links(request: HttpRequest, external_id: str, query: Query[ListQuery]) -> dict[str, Any]:
@@ -132,7 +140,7 @@ def _tax_out(participant: Participant, caller: ApiCaller) -> dict[str, Any]:
 @router.get(
     "/{external_id}/tax",
     auth=secret_key_auth,
-    response=dict,
+    response=answers({200: TaxStatusOut}),
     summary="This year's rewards against the gift-tax threshold",
 )
 def tax(request: HttpRequest, external_id: str) -> dict[str, Any]:
@@ -142,7 +150,7 @@ def tax(request: HttpRequest, external_id: str) -> dict[str, Any]:
 @router.post(
     "/{external_id}/tax_details",
     auth=secret_key_auth,
-    response=dict,
+    response=answers({200: TaxStatusOut}, body=True),
     summary="Record tax details (encrypted); rewards held for them are issued",
 )
 def record_tax_details(

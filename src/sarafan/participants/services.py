@@ -18,7 +18,7 @@ from sarafan.core.errors import InvalidRequest
 from sarafan.core.identity import Identity, normalize_phone
 from sarafan.fraud.models import Fingerprint
 from sarafan.fraud.services import record_signals
-from sarafan.links.models import Channel, Click, Link
+from sarafan.links.models import UTM_KEYS, Channel, Click, Link
 from sarafan.projects.models import Project
 from sarafan.rewards.erasure import forget_recipient
 
@@ -36,7 +36,6 @@ MAX_TAGS = 100
 MAX_TAG = 100
 MAX_CONSENT = 50
 MAX_UTM_VALUE = 200
-UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 # E.164: a plus and 7–15 digits, the first not zero; spaces, dashes, dots and brackets dropped.
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")

@@ -1,6 +1,7 @@
 """API authentication: `Authorization: Bearer <key>` resolved once per request."""
 
 from django.http import HttpRequest
+from ninja.security.base import AuthBase
 
 from sarafan.core.errors import AuthenticationFailed, PermissionDenied
 
@@ -30,12 +31,25 @@ def caller(request: HttpRequest) -> ApiCaller:
     return cached
 
 
-def secret_key_auth(request: HttpRequest) -> ApiCaller:
-    """Ninja auth for server-to-server endpoints: a secret key is required."""
-    found = caller(request)
-    if not found.is_secret:
-        raise PermissionDenied(
-            "Publishable keys may only call /api/v1/public/*; use a secret key.",
-            code="secret_key_required",
-        )
-    return found
+class SecretKey(AuthBase):
+    """Ninja auth for server-to-server endpoints: a secret key is required. The OpenAPI
+    document names it as its bearer security scheme."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+    openapi_bearerFormat = "sk_test_… or sk_live_…"
+    openapi_description = (
+        "A project's secret key: `Authorization: Bearer sk_test_…` (test data) or `sk_live_…`."
+    )
+
+    def __call__(self, request: HttpRequest) -> ApiCaller:
+        found = caller(request)
+        if not found.is_secret:
+            raise PermissionDenied(
+                "Publishable keys may only call /api/v1/public/*; use a secret key.",
+                code="secret_key_required",
+            )
+        return found
+
+
+secret_key_auth = SecretKey()

@@ -4,14 +4,14 @@ from typing import Any, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
-from pydantic import Field
+from ninja import Query, Router
+from pydantic import ConfigDict, Field
 
 from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
-from sarafan.core.pagination import paginate
-from sarafan.core.schemas import Strict
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import ListOut, Strict, answers
 from sarafan.fraud import moderation
 from sarafan.fraud.risk import REASONS
 from sarafan.fraud.selectors import evidence
@@ -23,8 +23,9 @@ from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from .models import Referral, ReferralStatus
+from .schemas import ReferralDecidedOut, ReferralOut, ReviewResultOut
 
-router = Router(auth=secret_key_auth, tags=["referrals"])
+router = Router(auth=secret_key_auth, tags=["referrals"], by_alias=True, exclude_unset=True)
 
 
 def _actor(request: HttpRequest) -> str:
@@ -79,18 +80,18 @@ def _campaign(caller: ApiCaller, public_id: str | None) -> Campaign | None:
     return find_campaign(project=caller.project, livemode=caller.livemode, public_id=public_id)
 
 
-class ReferralQuery(Schema):
+class ReferralQuery(ListQuery):
     referrer: str | None = None
     referee: str | None = None
     status: ReferralStatus | None = None
     campaign: str | None = None
     min_score: float | None = Field(default=None, ge=0, le=1)
     reason: str | None = None
-    limit: int = 20
-    starting_after: str | None = None
 
 
-@router.get("", response=dict, summary="List referrals, newest first")
+@router.get(
+    "", response=answers({200: ListOut[ReferralOut]}), summary="List referrals, newest first"
+)
 def list_referrals(request: HttpRequest, query: Query[ReferralQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = _referrals(caller)
@@ -122,14 +123,22 @@ def _decide(request: HttpRequest, referral_id: str, action: str, reason: str) ->
     return {**referral_out(_referral(request, referral_id)), "decision": decision.public_id}
 
 
-@router.post("/{referral_id}/approve", response=dict, summary="Approve a referral in review")
+@router.post(
+    "/{referral_id}/approve",
+    response=answers({200: ReferralDecidedOut}, body=True),
+    summary="Approve a referral in review",
+)
 def approve(
     request: HttpRequest, referral_id: str, payload: DecideIn | None = None
 ) -> dict[str, Any]:
     return _decide(request, referral_id, moderation.APPROVE, payload.reason if payload else "")
 
 
-@router.post("/{referral_id}/reject", response=dict, summary="Reject a referral in review")
+@router.post(
+    "/{referral_id}/reject",
+    response=answers({200: ReferralDecidedOut}, body=True),
+    summary="Reject a referral in review",
+)
 def reject(
     request: HttpRequest, referral_id: str, payload: DecideIn | None = None
 ) -> dict[str, Any]:
@@ -144,13 +153,26 @@ class ReviewFilter(Strict):
 
 
 class BulkIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+                {"required": ["filter"], "properties": {"filter": {"type": "object"}}},
+            ]
+        }
+    )
+
     action: Literal["approve", "reject"]
     ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
     filter: ReviewFilter | None = None
     reason: str = Field(default="", max_length=500)
 
 
-@router.post("/review", response=dict, summary="Decide many referrals in review at once")
+@router.post(
+    "/review",
+    response=answers({200: ReviewResultOut}, body=True),
+    summary="Decide many referrals in review at once",
+)
 def review_many(request: HttpRequest, payload: BulkIn) -> dict[str, Any]:
     """Either `ids` or `filter` (campaign, min_score, max_score, reason); at most 500 a call."""
     caller = _caller(request)
@@ -186,6 +208,10 @@ def review_many(request: HttpRequest, payload: BulkIn) -> dict[str, Any]:
 
 # Registered after /review: Django tries the paths in order, and "/{referral_id}" (GET only)
 # would take "/review" for an id and answer POST /review with 405.
-@router.get("/{referral_id}", response=dict, summary="Get a referral with its risk evidence")
+@router.get(
+    "/{referral_id}",
+    response=answers({200: ReferralOut}),
+    summary="Get a referral with its risk evidence",
+)
 def get_referral(request: HttpRequest, referral_id: str) -> dict[str, Any]:
     return referral_out(_referral(request, referral_id), with_evidence=True)

@@ -1,20 +1,22 @@
 """Schemas and serializers of the rewards and certificates API."""
 
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from sarafan.core.money import AsciiDecimal, money_str
-from sarafan.core.schemas import FreeText, Strict
+from sarafan.core.circuit import CircuitState
+from sarafan.core.money import PositiveAmount, money_str
+from sarafan.core.schemas import FreeText, MoneyStr, Out, Strict, Timestamp
 
 from .models import Brand, Certificate, Redemption, Reward, RewardEvent, RewardStatus, Waiting
 
-PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = PositiveAmount
 
 
 class ManualRewardIn(Strict):
-    recipient: str = Field(min_length=1, max_length=200, description="participant external_id")
+    recipient: str = Field(
+        min_length=1, max_length=200, description="participant external_id", examples=["u-7"]
+    )
     amount: PositiveMoney
     # None: the campaign's currency (RUB without a campaign).
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
@@ -33,6 +35,160 @@ class BrandChoiceIn(Strict):
 class RedeemIn(Strict):
     amount: PositiveMoney
     order_id: str = Field(min_length=1, max_length=200)
+
+
+class CertificateOut(Out):
+    id: str
+    object: Literal["certificate"]
+    livemode: bool
+    kind: str
+    code: str
+    brand: str
+    amount: MoneyStr
+    balance: MoneyStr
+    currency: str
+    expires_at: Timestamp
+    status: str
+    pin: str | None = Field(default=None, description="on the reward only, never by code")
+
+
+class WaitingOut(Out):
+    """Why an approved reward is not issued yet, and what happens next."""
+
+    reason: Waiting
+    message: str
+    choose_by: Timestamp | None
+    next_attempt_at: Timestamp | None
+    attempts: int
+    last_error: str | None
+
+
+class HistoryOut(Out):
+    type: str = Field(description="reward.<status>")
+    from_: RewardStatus | None = Field(alias="from")
+    to: RewardStatus
+    actor: str
+    note: str
+    at: Timestamp
+
+
+class BrandOptionOut(Out):
+    id: str
+    name: str
+    logo_url: str | None
+
+
+class RewardOut(Out):
+    id: str
+    object: Literal["reward"]
+    livemode: bool
+    recipient: str
+    referral: str | None
+    campaign: str | None
+    trigger: str
+    amount: MoneyStr
+    currency: str
+    status: RewardStatus
+    available_at: Timestamp
+    issued_at: Timestamp | None
+    created_at: Timestamp
+    brand: str | None
+    waiting: WaitingOut | None
+    banked_into: str | None
+    certificate: CertificateOut | None
+    history: list[HistoryOut] | None = Field(default=None, description="when read one by one")
+    brand_options: list[BrandOptionOut] | None = Field(
+        default=None, description="when read one by one: the brands the recipient may choose"
+    )
+
+
+class DeliveryOut(Out):
+    object: Literal["delivery"]
+    reward: str
+    kind: str
+    status: str
+    error: str | None
+    created_at: Timestamp
+
+
+class RedemptionOut(Out):
+    order_id: str
+    amount: MoneyStr
+    balance_after: MoneyStr
+    created_at: Timestamp
+
+
+class RedeemOut(Out):
+    certificate: CertificateOut
+    redemption: RedemptionOut
+
+
+class BrandOut(Out):
+    id: str
+    object: Literal["brand"]
+    livemode: bool
+    name: str
+    logo_url: str | None
+    terms: str
+    currency: str
+    created_at: Timestamp
+
+
+class StockOut(Out):
+    available: int
+    allocated: int
+    expired: int
+
+
+class PoolOut(Out):
+    id: str
+    object: Literal["pool"]
+    livemode: bool
+    brand: str
+    denomination: MoneyStr
+    currency: str
+    stock: StockOut
+    low_stock_threshold: int
+    low_stock: bool
+    created_at: Timestamp
+
+
+class RowErrorOut(Out):
+    row: int
+    code_hint: str = Field(description="the code's last characters only")
+    error: str
+    message: str
+
+
+class UploadReportOut(Out):
+    rows: int
+    accepted: int
+    rejected: int
+    errors: list[RowErrorOut]
+    dry_run: bool
+    batch: str | None
+
+
+class CircuitOut(Out):
+    state: CircuitState
+    failures: int
+    open_until: Timestamp | None
+    last_error: str | None
+    last_success_at: Timestamp | None
+
+
+class IssuerOut(Out):
+    id: str
+    object: Literal["issuer"]
+    livemode: bool
+    name: str
+    url: str
+    brand: str | None
+    timeout_seconds: float
+    max_attempts: int
+    has_token: bool
+    circuit: CircuitOut
+    created_at: Timestamp
 
 
 def certificate_out(certificate: Certificate, *, with_pin: bool = True) -> dict[str, Any]:

@@ -4,20 +4,22 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from sarafan.core.errors import NotFound
-from sarafan.core.pagination import paginate
-from sarafan.core.schemas import Strict, Url
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import WEB_URL_PATTERN, ListOut, Strict, Url, answers
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from .. import issuers
 from ..models import Brand, Issuer
+from ..schemas import IssuerOut
 
-issuers_router = Router(auth=secret_key_auth, tags=["issuers"])
+issuers_router = Router(auth=secret_key_auth, tags=["issuers"], by_alias=True, exclude_unset=True)
 
 URL_HELP = (
     "the provider's API address, http(s), not on a local or private network; Sarafan "
@@ -29,32 +31,39 @@ BEARER_HELP = (
 )
 
 
+# Checked by the issuers service, which names the field; the document describes the rules.
+NAME: JsonDict = {"minLength": 1, "maxLength": 200}
+URL: JsonDict = {"pattern": WEB_URL_PATTERN}
+TOKEN: JsonDict = {"pattern": "^[!-~]*$"}
+TIMEOUT: JsonDict = {"minimum": 0.5, "maximum": 30}
+ATTEMPTS: JsonDict = {"minimum": 1, "maximum": 50}
+
+
 class IssuerIn(Strict):
-    name: str = Field(description="1–200 characters")
-    url: Url = Field(description=URL_HELP)
-    token: str = Field(default="", description=BEARER_HELP)
+    name: str = Field(description="1–200 characters", json_schema_extra=NAME)
+    url: Url = Field(description=URL_HELP, json_schema_extra=URL)
+    token: str = Field(default="", description=BEARER_HELP, json_schema_extra=TOKEN)
     brand: str | None = Field(default=None, description="brand id, brd_…, of the certificates")
     timeout_seconds: float = Field(
-        default=10.0, description="per call, 0.5 to the installation's cap (30 by default)"
+        default=10.0,
+        description="per call, 0.5 to the installation's cap (30 by default)",
+        json_schema_extra=TIMEOUT,
     )
-    max_attempts: int = Field(default=8, description="calls per reward before giving up, 1–50")
+    max_attempts: int = Field(
+        default=8, description="calls per reward before giving up, 1–50", json_schema_extra=ATTEMPTS
+    )
 
 
 class IssuerPatch(Strict):
     """Only the fields sent change; `token` "" or null removes it, `brand` null detaches it.
     A new url or token closes the circuit."""
 
-    name: str | None = None
-    url: Url | None = Field(default=None, description=URL_HELP)
-    token: str | None = Field(default=None, description=BEARER_HELP)
+    name: str | None = Field(default=None, json_schema_extra=NAME)
+    url: Url | None = Field(default=None, description=URL_HELP, json_schema_extra=URL)
+    token: str | None = Field(default=None, description=BEARER_HELP, json_schema_extra=TOKEN)
     brand: str | None = None
-    timeout_seconds: float | None = None
-    max_attempts: int | None = None
-
-
-class ListQuery(Schema):
-    limit: int = 20
-    starting_after: str | None = None
+    timeout_seconds: float | None = Field(default=None, json_schema_extra=TIMEOUT)
+    max_attempts: int | None = Field(default=None, json_schema_extra=ATTEMPTS)
 
 
 def _iso(value: Any) -> str | None:
@@ -107,7 +116,9 @@ def _brand(caller: ApiCaller, brand_id: str | None) -> Brand | None:
     return brand
 
 
-@issuers_router.get("", response=dict, summary="List external issuers, newest first")
+@issuers_router.get(
+    "", response=answers({200: ListOut[IssuerOut]}), summary="List external issuers, newest first"
+)
 def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     page, has_more = paginate(
         _issuers(_caller(request)), limit=query.limit, starting_after=query.starting_after
@@ -117,7 +128,7 @@ def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any
 
 @issuers_router.post(
     "",
-    response={201: dict},
+    response=answers({201: IssuerOut}, body=True),
     summary="Add an external issuer (a provider's certificate API)",
     description="The provider implements the JSON contract in the README, 'External issuers'.",
 )
@@ -136,12 +147,18 @@ def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, A
     return Status(201, issuer_out(issuer))
 
 
-@issuers_router.get("/{issuer_id}", response=dict, summary="Get an external issuer")
+@issuers_router.get(
+    "/{issuer_id}", response=answers({200: IssuerOut}), summary="Get an external issuer"
+)
 def get_issuer(request: HttpRequest, issuer_id: str) -> dict[str, Any]:
     return issuer_out(_issuer(_caller(request), issuer_id))
 
 
-@issuers_router.patch("/{issuer_id}", response=dict, summary="Change an external issuer")
+@issuers_router.patch(
+    "/{issuer_id}",
+    response=answers({200: IssuerOut}, body=True),
+    summary="Change an external issuer",
+)
 def change_issuer(request: HttpRequest, issuer_id: str, payload: IssuerPatch) -> dict[str, Any]:
     caller = _caller(request)
     issuer = _issuer(caller, issuer_id)

@@ -1,34 +1,39 @@
 """Reward brands and certificate pools API: catalogue, stock, CSV upload of codes."""
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from sarafan.core.errors import NotFound
-from sarafan.core.money import AsciiDecimal, money_str
-from sarafan.core.pagination import paginate
-from sarafan.core.schemas import FreeText, Strict, Url
+from sarafan.core.money import PositiveAmount, money_str
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import FreeText, ListOut, Strict, Url, answers, url_pattern
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from .. import pools
 from ..models import Brand, CertificatePool
+from ..schemas import BrandOut, PoolOut, UploadReportOut
 
-brands = Router(auth=secret_key_auth, tags=["brands"])
-pools_router = Router(auth=secret_key_auth, tags=["pools"])
+brands = Router(auth=secret_key_auth, tags=["brands"], by_alias=True, exclude_unset=True)
+pools_router = Router(auth=secret_key_auth, tags=["pools"], by_alias=True, exclude_unset=True)
 
-PositiveMoney = Annotated[Decimal, AsciiDecimal, Field(gt=0, max_digits=14, decimal_places=2)]
+PositiveMoney = PositiveAmount
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class BrandIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    logo_url: Url = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    logo_url: Url = Field(
+        default="",
+        max_length=500,
+        pattern=r"^(https?://\S+)?$",
+        json_schema_extra={"pattern": url_pattern(r"(?:https?://[^\sHIDDEN]+)?")},
+    )
     terms: FreeText = Field(default="", max_length=20_000)
     currency: Currency = "RUB"
 
@@ -43,11 +48,6 @@ class PoolIn(Strict):
 class CodesUploadIn(Strict):
     csv: FreeText = Field(min_length=1, description="CSV with the header code,pin,nominal,expiry")
     dry_run: bool = Field(default=False, description="check every row, store nothing")
-
-
-class ListQuery(Schema):
-    limit: int = 20
-    starting_after: str | None = None
 
 
 class PoolQuery(ListQuery):
@@ -111,7 +111,9 @@ def _pool(caller: ApiCaller, pool_id: str) -> CertificatePool:
     return pool
 
 
-@brands.get("", response=dict, summary="List reward brands, newest first")
+@brands.get(
+    "", response=answers({200: ListOut[BrandOut]}), summary="List reward brands, newest first"
+)
 def list_brands(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     page, has_more = paginate(
         _brands(_caller(request)), limit=query.limit, starting_after=query.starting_after
@@ -119,7 +121,7 @@ def list_brands(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]
     return {"object": "list", "data": [brand_out(b) for b in page], "has_more": has_more}
 
 
-@brands.post("", response={201: dict}, summary="Add a reward brand")
+@brands.post("", response=answers({201: BrandOut}, body=True), summary="Add a reward brand")
 def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     brand = pools.create_brand(
@@ -133,12 +135,14 @@ def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any
     return Status(201, brand_out(brand))
 
 
-@brands.get("/{brand_id}", response=dict, summary="Get a reward brand")
+@brands.get("/{brand_id}", response=answers({200: BrandOut}), summary="Get a reward brand")
 def get_brand(request: HttpRequest, brand_id: str) -> dict[str, Any]:
     return brand_out(_brand(_caller(request), brand_id, "id"))
 
 
-@pools_router.get("", response=dict, summary="List certificate pools with their stock")
+@pools_router.get(
+    "", response=answers({200: ListOut[PoolOut]}), summary="List certificate pools with their stock"
+)
 def list_pools(request: HttpRequest, query: Query[PoolQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = _pools(caller)
@@ -148,7 +152,11 @@ def list_pools(request: HttpRequest, query: Query[PoolQuery]) -> dict[str, Any]:
     return {"object": "list", "data": [pool_out(p) for p in page], "has_more": has_more}
 
 
-@pools_router.post("", response={201: dict}, summary="Add a pool of one brand and denomination")
+@pools_router.post(
+    "",
+    response=answers({201: PoolOut}, body=True),
+    summary="Add a pool of one brand and denomination",
+)
 def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     pool = pools.create_pool(
@@ -160,14 +168,16 @@ def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]
     return Status(201, pool_out(_pool(caller, pool.public_id)))
 
 
-@pools_router.get("/{pool_id}", response=dict, summary="Get a pool with its stock")
+@pools_router.get(
+    "/{pool_id}", response=answers({200: PoolOut}), summary="Get a pool with its stock"
+)
 def get_pool(request: HttpRequest, pool_id: str) -> dict[str, Any]:
     return pool_out(_pool(_caller(request), pool_id))
 
 
 @pools_router.post(
     "/{pool_id}/codes",
-    response={200: dict, 201: dict},
+    response=answers({200: UploadReportOut, 201: UploadReportOut}, body=True),
     summary="Upload codes as CSV (code,pin,nominal,expiry); dry_run checks without storing",
     description=(
         "Every row is checked (code 1–128 characters, nominal equal to the pool's "

@@ -5,11 +5,12 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import NotFound
-from sarafan.core.pagination import paginate
+from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.schemas import ListOut, answers
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import caller as _caller
@@ -20,9 +21,13 @@ from .. import services, waiting
 from ..models import Brand, Certificate, Reward, RewardStatus, Waiting, certificate_code_hash
 from ..schemas import (
     BrandChoiceIn,
+    CertificateOut,
     DecisionIn,
+    DeliveryOut,
     ManualRewardIn,
     RedeemIn,
+    RedeemOut,
+    RewardOut,
     brand_out,
     certificate_out,
     history_out,
@@ -31,10 +36,12 @@ from ..schemas import (
 )
 from ..sources import offered_brands
 
-rewards = Router(auth=secret_key_auth, tags=["rewards"])
+rewards = Router(auth=secret_key_auth, tags=["rewards"], by_alias=True, exclude_unset=True)
 # Statuses in which the recipient may still choose the certificate's brand.
 CHOOSING = {RewardStatus.PENDING, RewardStatus.REVIEW, RewardStatus.APPROVED}
-certificates = Router(auth=secret_key_auth, tags=["certificates"])
+certificates = Router(
+    auth=secret_key_auth, tags=["certificates"], by_alias=True, exclude_unset=True
+)
 
 
 def _rewards(caller: ApiCaller) -> QuerySet[Reward]:
@@ -56,17 +63,15 @@ def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant
     )
 
 
-class RewardQuery(Schema):
+class RewardQuery(ListQuery):
     participant: str | None = None
     status: RewardStatus | None = None
     waiting: Waiting | None = None
     campaign: str | None = None
     brand: str | None = None
-    limit: int = 20
-    starting_after: str | None = None
 
 
-@rewards.get("", response=dict, summary="List rewards, newest first")
+@rewards.get("", response=answers({200: ListOut[RewardOut]}), summary="List rewards, newest first")
 def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = _rewards(caller)
@@ -84,7 +89,11 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
     return {"object": "list", "data": [reward_detail(r) for r in page], "has_more": has_more}
 
 
-@rewards.post("", response={201: dict}, summary="Give a reward by hand; issued at once")
+@rewards.post(
+    "",
+    response=answers({201: RewardOut}, body=True),
+    summary="Give a reward by hand; issued at once",
+)
 def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     campaign = find_campaign(
@@ -103,7 +112,9 @@ def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[
     return Status(201, reward_detail(_reward(request, reward.public_id)))
 
 
-@rewards.get("/{reward_id}", response=dict, summary="Get a reward with its certificate")
+@rewards.get(
+    "/{reward_id}", response=answers({200: RewardOut}), summary="Get a reward with its certificate"
+)
 def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     """Also the reward's history (each step is the event `reward.<status>`) and, while
     the recipient may choose, the brands offered."""
@@ -115,7 +126,11 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     return body
 
 
-@rewards.post("/{reward_id}/brand", response=dict, summary="Choose the brand of the certificate")
+@rewards.post(
+    "/{reward_id}/brand",
+    response=answers({200: RewardOut}, body=True),
+    summary="Choose the brand of the certificate",
+)
 def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -> dict[str, Any]:
     caller = _caller(request)
     reward = _reward(request, reward_id)
@@ -128,7 +143,11 @@ def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -
     return reward_detail(_reward(request, reward_id))
 
 
-@rewards.post("/{reward_id}/retry", response=dict, summary="Try to issue a waiting reward now")
+@rewards.post(
+    "/{reward_id}/retry",
+    response=answers({200: RewardOut}, body=True),
+    summary="Try to issue a waiting reward now",
+)
 def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     waiting.retry_now(_reward(request, reward_id), actor="api")
     return reward_detail(_reward(request, reward_id))
@@ -136,7 +155,7 @@ def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
 
 @rewards.post(
     "/{reward_id}/resend",
-    response=dict,
+    response=answers({200: DeliveryOut}, body=True),
     summary="E-mail the certificate again (queued: status sending until the worker sent it)",
 )
 def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
@@ -177,14 +196,22 @@ def _moderate(
     return reward_detail(_reward(request, reward_id))
 
 
-@rewards.post("/{reward_id}/approve", response=dict, summary="Approve a held reward; issues it")
+@rewards.post(
+    "/{reward_id}/approve",
+    response=answers({200: RewardOut}, body=True),
+    summary="Approve a held reward; issues it",
+)
 def approve(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
 ) -> dict[str, Any]:
     return _moderate(request, reward_id, payload, "approve")
 
 
-@rewards.post("/{reward_id}/reject", response=dict, summary="Reject a reward not yet paid")
+@rewards.post(
+    "/{reward_id}/reject",
+    response=answers({200: RewardOut}, body=True),
+    summary="Reject a reward not yet paid",
+)
 def reject(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
 ) -> dict[str, Any]:
@@ -193,7 +220,7 @@ def reject(
 
 @rewards.post(
     "/{reward_id}/cancel",
-    response=dict,
+    response=answers({200: RewardOut}, body=True),
     summary="Cancel a reward; claws back the unredeemed balance",
 )
 def cancel(
@@ -212,14 +239,18 @@ def _certificate(request: HttpRequest, code: str) -> Certificate:
     return certificate
 
 
-@certificates.get("/{code}", response=dict, summary="Status and balance of a certificate")
+@certificates.get(
+    "/{code}",
+    response=answers({200: CertificateOut}),
+    summary="Status and balance of a certificate",
+)
 def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
     return certificate_out(_certificate(request, code), with_pin=False)
 
 
 @certificates.post(
     "/{code}/redeem",
-    response={200: dict, 201: dict},
+    response=answers({200: RedeemOut, 201: RedeemOut}, body=True),
     summary="Redeem part or all of the balance; once per order_id",
 )
 def redeem(request: HttpRequest, code: str, payload: RedeemIn) -> Status[dict[str, Any]]:
