@@ -310,7 +310,12 @@ SARAFAN_TASK_STALE_SECONDS = float(os.environ.get("SARAFAN_TASK_STALE_SECONDS", 
 # --- Events (events/) ---------------------------------------------------------------------
 # Who reacts to a change: event type -> dotted paths of handlers, each called with the
 # OutboxEvent ("*": every type). SARAFAN_EVENT_HANDLERS (JSON, the same shape) adds to these.
-SARAFAN_EVENT_HANDLERS: dict[str, list[str]] = {}
+SARAFAN_EVENT_HANDLERS: dict[str, list[str]] = {
+    # Certificate e-mails (rewards/delivery.py), when the project e-mails rewards.
+    "reward.issued": ["sarafan.rewards.handlers.deliver_certificate"],
+    # Rewards that waited for codes are issued once codes arrive.
+    "pool.refilled": ["sarafan.rewards.handlers.resume_refilled_pool"],
+}
 for _type, _paths in json.loads(os.environ.get("SARAFAN_EVENT_HANDLERS") or "{}").items():
     SARAFAN_EVENT_HANDLERS[_type] = [*SARAFAN_EVENT_HANDLERS.get(_type, []), *_paths]
 # A dispatcher's claim on events lasts this long: the events of a dispatcher that died are

@@ -238,7 +238,7 @@ def dispatch(*, project_id: int | None = None, batch: int = BATCH) -> int:
         finally:
             release(token)
         processed += done
-        if len(events) < batch or not done:
+        if not done:  # all it got wait for retries (or another dispatcher's events)
             return processed
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sarafan.campaigns.models import Campaign, CampaignStatus
+from sarafan.events.outbox import publish
 from sarafan.projects.models import Project
 from sarafan.referrals.models import Referral
 
@@ -92,7 +93,7 @@ def raise_alert(
     )
     if recent.exists():
         return None
-    return Alert.objects.create(
+    alert = Alert.objects.create(
         project_id=project_id,
         livemode=livemode,
         campaign_id=campaign_id,
@@ -102,6 +103,9 @@ def raise_alert(
         message=message,
         data=data or {},
     )
+    payload = {"alert": alert.public_id, "kind": kind, "subject": subject, "message": message}
+    publish(project_id, livemode, "alert.raised", payload)
+    return alert
 
 
 def pause_campaign(campaign: Campaign, *, why: str) -> bool:
@@ -111,6 +115,8 @@ def pause_campaign(campaign: Campaign, *, why: str) -> bool:
             status=CampaignStatus.PAUSED, updated_at=timezone.now()
         )
         if changed:
+            paused = {"campaign": campaign.public_id, "by": "stop-rule"}
+            publish(campaign.project_id, campaign.livemode, "campaign.paused", paused)
             raise_alert(
                 project_id=campaign.project_id,
                 livemode=campaign.livemode,

@@ -32,6 +32,7 @@ from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.slots import outbound_slot
 from sarafan.projects.models import Project
 
+from . import announce
 from .models import (
     Brand,
     Certificate,
@@ -269,16 +270,6 @@ def find_issuer(reward: Reward) -> Issuer | None:
     )
 
 
-def after_issue(reward: Reward, project: Project) -> None:
-    """Once the issue commits: e-mail the certificate (when the project sends e-mails)."""
-    if not project.email_rewards or not reward.recipient.email:
-        return
-    from .tasks import deliver_reward
-
-    pk = reward.pk
-    transaction.on_commit(lambda: deliver_reward.enqueue(pk))
-
-
 def apply(
     reward: Reward, outcome: Ready | Wait, *, project: Project, actor: str, note: str = ""
 ) -> tuple[list[RewardEvent], Certificate | None]:
@@ -311,6 +302,7 @@ def apply(
         # A new reward is written once, already issued: the certificate refers to it.
         reward.save(force_insert=True)
     certificate = make_certificate(reward, outcome, project=project)
+    announce.reward_issued(reward, certificate, outcome.members)
     steps = [
         RewardEvent(
             reward=reward,
@@ -333,7 +325,6 @@ def apply(
                 note=f"paid in certificate {certificate.public_id} of {reward.public_id}",
             )
         )
-    after_issue(reward, project)
     return steps, certificate
 
 

@@ -22,7 +22,7 @@ from sarafan.core.money import DEFAULT_CURRENCY
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
-from . import fulfilment
+from . import announce, fulfilment
 from .models import (
     Certificate,
     CertificateStatus,
@@ -67,6 +67,7 @@ def _move(
     if current != reward.status:
         reward.status = current
         reward.save(update_fields=["status", "updated_at"])
+        announce.reward_moved(reward)
 
 
 def move(reward: Reward, to_status: str, *, actor: str = "system", note: str = "") -> None:
@@ -294,6 +295,7 @@ def _create(
         steps.append(RewardEvent(from_status=current, to_status=to_status, actor=actor, note=note))
         current = to_status
     reward.status = current
+    announce.reward_created(reward)
     if current == S.APPROVED:
         outcome = fulfilment.plan(reward, project=project, campaign=campaign)
         steps += fulfilment.apply(reward, outcome, project=project, actor=actor)[0]
@@ -499,4 +501,5 @@ def redeem_certificate(
             reward = Reward.objects.select_for_update(no_key=True).get(pk=certificate.reward_id)
             if can_move(reward.status, S.REDEEMED):
                 _move(reward, S.REDEEMED, notes=(f"redeemed by order {order_id}",))
+    announce.certificate_redeemed(certificate, redemption)
     return redemption, True
