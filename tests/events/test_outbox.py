@@ -56,16 +56,16 @@ def test_a_rolled_back_transaction_publishes_nothing(project):
 
 @pytest.mark.django_db(transaction=True)
 def test_publish_outside_a_transaction_is_refused(project):
-    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+    with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
         publish(project, False, "thing.happened")
     assert not OutboxEvent.objects.exists()
 
 
 def test_a_batch_writes_its_events_in_one_insert(project, django_assert_num_queries):
-    with django_assert_num_queries(3):  # the savepoint, the one INSERT, the release
-        with atomic():
-            for n in range(5):
-                publish(project, False, "thing.happened", {"n": n})
+    # The savepoint, the one INSERT, the release.
+    with django_assert_num_queries(3), atomic():
+        for n in range(5):
+            publish(project, False, "thing.happened", {"n": n})
     assert [e.payload["n"] for e in OutboxEvent.objects.order_by("id")] == [0, 1, 2, 3, 4]
 
 
@@ -77,6 +77,15 @@ def test_an_event_of_a_rolled_back_savepoint_in_a_batch_is_not_published(project
             raise RuntimeError
         publish(project, False, "thing.happened", {"n": 3})
     assert sorted(e.payload["n"] for e in OutboxEvent.objects.all()) == [1, 3]
+
+
+def test_a_batch_keeps_the_publishing_order_across_savepoints(project):
+    with atomic():
+        publish(project, False, "thing.happened", {"n": 1})
+        with transaction.atomic():  # e.g. cancel_reward inside a refund
+            publish(project, False, "thing.happened", {"n": 2})
+        publish(project, False, "thing.happened", {"n": 3})
+    assert [e.payload["n"] for e in OutboxEvent.objects.order_by("id")] == [1, 2, 3]
 
 
 def test_the_dispatcher_is_enqueued_once_per_transaction_on_commit(
@@ -107,9 +116,7 @@ def test_events_go_out_in_order_per_project_once_each(project):
     published = [_publish(project if n % 2 else other, n=n) for n in range(6)]
     assert dispatch() == 6
     for name in ("first", "second"):
-        assert [pk for called, pk in handlers.calls if called == name] == [
-            e.pk for e in published
-        ]
+        assert [pk for called, pk in handlers.calls if called == name] == [e.pk for e in published]
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
     assert dispatch() == 0
     assert len(handlers.calls) == 12
@@ -144,7 +151,10 @@ def test_a_failing_handler_is_retried_later_and_does_not_hold_up_the_others(proj
     # Due, and back: `first` gets both events in order; `second` is never called again.
     handlers.failing.clear()
     OutboxEvent.objects.filter(pk=one.pk).update(
-        handlers={**state, f"{H}.first": {**state[f"{H}.first"], "retry_at": "2000-01-01T00:00:00+00:00"}}
+        handlers={
+            **state,
+            f"{H}.first": {**state[f"{H}.first"], "retry_at": "2000-01-01T00:00:00+00:00"},
+        }
     )
     assert dispatch() == 2
     assert handlers.calls == [("first", one.pk), ("first", two.pk)]

@@ -30,8 +30,18 @@ _BATCH = "_sarafan_event_batch"
 
 @dataclass
 class _Batch:
-    depth: int
     events: list[OutboxEvent] = field(default_factory=list)
+
+
+class _Buffered:
+    """A no-op on-commit callback marking a buffered event. Django drops the callbacks of a
+    savepoint that rolls back, so the batch writes only the events whose mark is left."""
+
+    def __init__(self, event: OutboxEvent) -> None:
+        self.event = event
+
+    def __call__(self) -> None:
+        pass
 
 
 class _Dispatch:
@@ -71,10 +81,11 @@ def publish(
     project_id = project if isinstance(project, int) else project.pk
     event = OutboxEvent(project_id=project_id, livemode=livemode, type=type, payload=payload)
     batch: _Batch | None = getattr(connection, _BATCH, None)
-    # Buffered only while no savepoint opened since the batch began: an event published in
-    # a savepoint that rolls back must go with it.
-    if batch is not None and not any(connection.savepoint_ids[batch.depth :]):
+    if batch is not None:
+        # Kept in publishing order, savepoints inside the batch included (an event of one
+        # that rolls back loses its mark and is left out).
         batch.events.append(event)
+        transaction.on_commit(_Buffered(event))
     else:
         event.save(force_insert=True)
     _dispatch_on_commit(connection, project_id)
@@ -98,11 +109,17 @@ def atomic() -> Iterator[None]:
         if getattr(connection, _BATCH, None) is not None:
             yield  # an outer batch collects them
             return
-        batch = _Batch(depth=len(connection.savepoint_ids))
+        batch = _Batch()
         setattr(connection, _BATCH, batch)
         try:
             yield
         finally:
             setattr(connection, _BATCH, None)
-        if batch.events:
-            OutboxEvent.objects.bulk_create(batch.events)
+        marked = {
+            id(entry[1].event)
+            for entry in connection.run_on_commit
+            if isinstance(entry[1], _Buffered)
+        }
+        events = [event for event in batch.events if id(event) in marked]
+        if events:
+            OutboxEvent.objects.bulk_create(events)
