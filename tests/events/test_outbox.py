@@ -95,6 +95,10 @@ def test_the_dispatcher_is_enqueued_once_per_transaction_on_commit(
         publish(project, False, "thing.happened")
         publish(project, False, "other.happened")
     assert len(callbacks) == 1
+    # Nobody handles this one: the sweep marks it processed, no task is queued for it.
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        publish(project, False, "nobody.listens")
+    assert callbacks == []
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 `publish` must run inside `transaction.atomic()`: the row commits with the change or not
 at all. Once the transaction commits, the dispatcher task is enqueued for the project (once
-per transaction); should that enqueue be lost (the process died in between), the periodic
-sweep hands the event out instead.
+per transaction, and only when a handler subscribes to one of its events); should that
+enqueue be lost (the process died in between), the periodic sweep hands the event out.
 
 `atomic()` is `transaction.atomic()` for a path that publishes several events (a paid
 order announces the order, the referral and its rewards): their rows are written in one
@@ -21,6 +21,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from sarafan.projects.models import Project
 
+from .dispatch import handlers_for
 from .models import OutboxEvent
 
 # Payload keys that would carry a secret: certificate codes, PINs, API keys, portal tokens.
@@ -88,7 +89,9 @@ def publish(
         transaction.on_commit(_Buffered(event))
     else:
         event.save(force_insert=True)
-    _dispatch_on_commit(connection, project_id)
+    if handlers_for(type):
+        # Events nobody handles are marked processed by the sweep, without a task of their own.
+        _dispatch_on_commit(connection, project_id)
     return event
 
 
