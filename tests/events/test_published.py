@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
+
 from sarafan.events.models import OutboxEvent
+from sarafan.fraud.stoprules import raise_alert
 from sarafan.participants.models import Participant
 from sarafan.rewards.models import Certificate
 from tests.factories import create_campaign, create_referrer, order
@@ -61,3 +64,19 @@ def test_an_order_its_redemption_and_refund_publish_their_events_without_secrets
     assert len(secrets) == 2 + 4 + 2
     payloads = json.dumps([e.payload for e in OutboxEvent.objects.all()])
     assert [s for s in secrets if s and s in payloads] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_a_sweep_raises_outside_a_transaction_is_published_with_it(project):
+    alert = raise_alert(
+        project_id=project.pk, livemode=False, kind="pool.empty", subject="pol_1", message="Empty."
+    )
+    assert alert is not None
+    [event] = OutboxEvent.objects.all()
+    assert event.type == "alert.raised"
+    assert event.payload == {
+        "alert": alert.public_id,
+        "kind": "pool.empty",
+        "subject": "pol_1",
+        "message": "Empty.",
+    }
