@@ -5,8 +5,9 @@ against the installation its environment names, and prints the reward's id.
     python tests/crashing_web.py SECRET_KEY [--killed-before-enqueue]
 
 With --killed-before-enqueue the process SIGKILLs itself at its first write to the task
-table: the order's transaction has committed (the reward is issued), and the on-commit
-enqueue of its e-mail task never happens, as when a web process dies between the two.
+table: the order's transaction has committed (the reward is issued, its events are in the
+outbox), and the on-commit enqueue of the event dispatcher, which queues the e-mail, never
+happens, as when a web process dies between the two.
 """
 
 import os

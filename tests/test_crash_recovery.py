@@ -5,7 +5,8 @@ own (SQLite, or a fresh PostgreSQL database on the PostgreSQL pass) and a real S
   unanswered): after a new worker starts, the e-mail arrives once, and the dead worker's
   task row no longer says RUNNING;
 - a web process killed after the order's commit and before the on-commit enqueue of the
-  e-mail task: the worker's sweep sends the e-mail once.
+  event dispatcher (whose `reward.issued` handler queues the e-mail): the worker's sweeps
+  send the e-mail once.
 """
 
 import os

@@ -4,6 +4,7 @@ Every value has a safe development default; production sets SECRET_KEY, ALLOWED_
 SARAFAN_BASE_URL (https), DATABASE_URL and usually REDIS_URL.
 """
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "sarafan.core",
     "sarafan.alerts",
     "sarafan.projects",
+    "sarafan.events",
     "sarafan.campaigns",
     "sarafan.participants",
     "sarafan.links",
@@ -307,6 +309,26 @@ SARAFAN_ENCRYPTION_KEYS = tuple(
 # above SARAFAN_EMAIL_TIMEOUT. A task running this long is taken for one whose worker died.
 SARAFAN_DELIVERY_GRACE_SECONDS = float(os.environ.get("SARAFAN_DELIVERY_GRACE_SECONDS", "600"))
 SARAFAN_TASK_STALE_SECONDS = float(os.environ.get("SARAFAN_TASK_STALE_SECONDS", "3600"))
+
+# --- Events (events/) ---------------------------------------------------------------------
+# Who reacts to a change: event type -> dotted paths of handlers, each called with the
+# OutboxEvent ("*": every type). SARAFAN_EVENT_HANDLERS (JSON, the same shape) adds to these.
+SARAFAN_EVENT_HANDLERS: dict[str, list[str]] = {
+    # Certificate e-mails (rewards/delivery.py), when the project e-mails rewards.
+    "reward.issued": ["sarafan.rewards.handlers.deliver_certificate"],
+    # Rewards that waited for codes are issued once codes arrive.
+    "pool.refilled": ["sarafan.rewards.handlers.resume_refilled_pool"],
+}
+for _type, _paths in json.loads(os.environ.get("SARAFAN_EVENT_HANDLERS") or "{}").items():
+    SARAFAN_EVENT_HANDLERS[_type] = [*SARAFAN_EVENT_HANDLERS.get(_type, []), *_paths]
+# A dispatcher's claim on events lasts this long: the events of a dispatcher that died are
+# handed out again after it. A failing handler is retried after SARAFAN_EVENT_RETRY_SECONDS,
+# doubling each time (at most an hour), and given up after SARAFAN_EVENT_MAX_ATTEMPTS.
+SARAFAN_EVENT_LEASE_SECONDS = float(os.environ.get("SARAFAN_EVENT_LEASE_SECONDS", "60"))
+SARAFAN_EVENT_RETRY_SECONDS = float(os.environ.get("SARAFAN_EVENT_RETRY_SECONDS", "10"))
+SARAFAN_EVENT_MAX_ATTEMPTS = int(os.environ.get("SARAFAN_EVENT_MAX_ATTEMPTS", "10"))
+# Processed events are deleted after this many days.
+SARAFAN_EVENT_KEEP_DAYS = int(os.environ.get("SARAFAN_EVENT_KEEP_DAYS", "30"))
 
 # Security headers; the HTTPS-only ones follow the base URL's scheme.
 SECURE_CONTENT_TYPE_NOSNIFF = True

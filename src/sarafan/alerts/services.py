@@ -8,8 +8,10 @@ module is the one writer of them.
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
+from sarafan.events.outbox import publish
 from sarafan.fraud.models import Alert, StopRule
 
 
@@ -32,13 +34,19 @@ def raise_alert(
     )
     if recent.exists():
         return None
-    return Alert.objects.create(
-        project_id=project_id,
-        livemode=livemode,
-        campaign_id=campaign_id,
-        rule=rule,
-        kind=kind,
-        subject=subject,
-        message=message,
-        data=data or {},
-    )
+    # The alert and its event commit together: in the caller's transaction (no savepoint),
+    # or in one of their own when a sweep raises it outside any.
+    with transaction.atomic(savepoint=False):
+        alert = Alert.objects.create(
+            project_id=project_id,
+            livemode=livemode,
+            campaign_id=campaign_id,
+            rule=rule,
+            kind=kind,
+            subject=subject,
+            message=message,
+            data=data or {},
+        )
+        payload = {"alert": alert.public_id, "kind": kind, "subject": subject, "message": message}
+        publish(project_id, livemode, "alert.raised", payload)
+    return alert

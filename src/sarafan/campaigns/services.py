@@ -8,6 +8,7 @@ from django.db import transaction
 
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.validation import refuse_control_characters
+from sarafan.events.outbox import publish
 from sarafan.fraud.risk import REASONS
 from sarafan.projects.models import Project
 
@@ -310,6 +311,14 @@ def _set_status(campaign: Campaign, status: str) -> None:
             param="status",
         )
     campaign.status = status
+    if status == CampaignStatus.PAUSED:
+        announce_paused(campaign, by="manager")
+
+
+def announce_paused(campaign: Campaign, *, by: str) -> None:
+    """Publish campaign.paused (sarafan.events) inside the caller's transaction."""
+    payload = {"campaign": campaign.public_id, "by": by}
+    publish(campaign.project_id, campaign.livemode, "campaign.paused", payload)
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from django.utils import timezone
 from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import Conflict
 from sarafan.core.sweeps import isolated
+from sarafan.events.outbox import publish
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
 from sarafan.rewards import services as rewards
@@ -36,6 +37,12 @@ OPEN_REWARDS = (R.PENDING, R.REVIEW)
 PAID_OUT = (R.APPROVED, R.ISSUED, R.DELIVERED, R.REDEEMED)
 # History entries that may put a referral in review (see _log and referrals.services).
 ENTERED_REVIEW = ("created", "status", "held", "decision_reversed")
+
+
+def _rejected(referral: Referral) -> None:
+    """Announce a rejection (sarafan.events) inside the caller's transaction."""
+    payload = {"referral": referral.public_id, "status": referral.status}
+    publish(referral.project_id, referral.livemode, "referral.rejected", payload)
 
 
 def _log(referral: Referral, kind: str, **data: object) -> None:
@@ -135,6 +142,7 @@ def hold_referrals(
             )
             if blocked:
                 _reject_rewards(locked, f"stop-rule: {reason}", "system")
+                _rejected(locked)
             else:
                 _hold_rewards(locked, f"stop-rule: {reason}")
             _log(locked, "held", reason=reason, evidence=evidence, status=locked.status)
@@ -175,6 +183,7 @@ def decide(*, referral: Referral, action: str, actor: str, reason: str = "") -> 
         referral.status = ReferralStatus.REJECTED
         referral.save(update_fields=["status"])
         _reject_rewards(referral, reason or "rejected in review", actor)
+        _rejected(referral)
     else:
         raise Conflict(f"Unknown decision '{action}'.", code="invalid_decision")
     decision = Decision.objects.create(
@@ -406,6 +415,7 @@ def mark_fraudster(*, participant: Participant, actor: str, reason: str = "") ->
         locked.status = ReferralStatus.REJECTED
         locked.save(update_fields=["status"])
         _reject_rewards(locked, f"fraudster: {reason}" if reason else "fraudster", actor)
+        _rejected(locked)
         Decision.objects.create(
             project_id=locked.project_id,
             livemode=locked.livemode,

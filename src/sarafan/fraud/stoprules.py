@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from sarafan.alerts.services import raise_alert
 from sarafan.campaigns.models import Campaign, CampaignStatus
+from sarafan.events.outbox import publish
 from sarafan.projects.models import Project
 from sarafan.referrals.models import Referral
 
@@ -81,6 +82,8 @@ def pause_campaign(campaign: Campaign, *, why: str) -> bool:
             status=CampaignStatus.PAUSED, updated_at=timezone.now()
         )
         if changed:
+            paused = {"campaign": campaign.public_id, "by": "stop-rule"}
+            publish(campaign.project_id, campaign.livemode, "campaign.paused", paused)
             raise_alert(
                 project_id=campaign.project_id,
                 livemode=campaign.livemode,

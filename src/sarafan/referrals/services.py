@@ -15,6 +15,7 @@ from sarafan.campaigns.selectors import CampaignTerms, campaign_terms, default_c
 from sarafan.core.codes import normalize_code
 from sarafan.core.hashing import keyed_hash
 from sarafan.core.identity import Identity, normalize_email
+from sarafan.events.outbox import publish
 from sarafan.fraud import risk as scoring
 from sarafan.fraud.config import fraud_settings
 from sarafan.fraud.risk import Risk
@@ -140,6 +141,14 @@ def log(referral: Referral, kind: str, **data: object) -> None:
     ReferralEvent.objects.create(referral=referral, kind=kind, data=data)
 
 
+def announce(referral: Referral, type: str, *, status: str | None = None) -> None:
+    """Publish a referral event (sarafan.events) inside the caller's transaction."""
+    payload = {"referral": referral.public_id, "status": status or referral.status}
+    publish(referral.project_id, referral.livemode, type, payload)
+    if type == "referral.created" and payload["status"] == ReferralStatus.REJECTED:
+        publish(referral.project_id, referral.livemode, "referral.rejected", payload)
+
+
 @dataclass(frozen=True)
 class EventContext:
     """What the event being attributed carried, for the fraud checks."""
@@ -164,12 +173,15 @@ def attribute(
     visitor_id: str,
     was_customer: bool,
     context: EventContext,
+    qualifies: bool = False,
 ) -> Attribution:
     """Find or create the customer's referral, inside the caller's transaction.
 
     The caller has locked the customer's row (events for one customer run one at a time).
     A referral still pending or in review is assessed again with each event's signals (a
     card appears only with the order), and its decision only ever gets stricter.
+    `qualifies`: the event is the customer's first paid order, so a referral created now
+    is written already qualified (as `qualify` would make it, without a second write).
     """
     existing = (
         Referral.objects.select_related("referrer")
@@ -213,6 +225,7 @@ def attribute(
         )
     )
     status = STATUS_FOR.get(risk.decision, ReferralStatus.PENDING)
+    qualified = qualifies and status in REASSESSED
     # The caller holds the customer's row lock, so no other event attributes this customer
     # meanwhile; the unique referee constraint stays as the last guard.
     referral = Referral.objects.create(
@@ -224,14 +237,24 @@ def attribute(
         link=evidence.link,
         channel=evidence.channel,
         source=evidence.source,
-        status=status,
+        status=ReferralStatus.QUALIFIED
+        if qualified and status == ReferralStatus.PENDING
+        else status,
+        qualified_at=timezone.now() if qualified else None,
         risk_score=risk.score,
         risk_decision=risk.decision,
         risk_reasons=risk.reasons,
         risk_details=risk.details,
         clicked_at=clicked_at,
     )
-    log(referral, "created", source=evidence.source, status=status, risk=risk.as_dict())
+    created = {"source": evidence.source, "status": status, "risk": risk.as_dict()}
+    history = [ReferralEvent(referral=referral, kind="created", data=created)]
+    if qualified:
+        history.append(ReferralEvent(referral=referral, kind="qualified", data={}))
+    ReferralEvent.objects.bulk_create(history)
+    announce(referral, "referral.created", status=status)
+    if qualified:
+        announce(referral, "referral.qualified")
     terms = evidence.terms if evidence.terms and evidence.terms.campaign is chosen else None
     return Attribution(referral, created=True, risk=risk, terms=terms)
 
@@ -290,3 +313,4 @@ def qualify(referral: Referral) -> None:
         referral.qualified_at = timezone.now()
         referral.save(update_fields=["status", "qualified_at"])
         log(referral, "qualified")
+        announce(referral, "referral.qualified")

@@ -27,7 +27,7 @@ from sarafan.core.codes import new_certificate_code, new_pin
 from sarafan.core.crypto import encrypt
 from sarafan.projects.models import Project
 
-from . import moves, queue
+from . import announce, moves, queue
 from .models import (
     Brand,
     Certificate,
@@ -198,13 +198,6 @@ def make_certificate(reward: Reward, ready: Ready, *, project: Project) -> Certi
     return certificate
 
 
-def after_issue(reward: Reward, project: Project) -> None:
-    """Once the issue commits: e-mail the certificate (when the project sends e-mails)."""
-    if not project.email_rewards or not reward.recipient.email:
-        return
-    queue.on_commit("deliver_reward", reward.pk)
-
-
 def apply(
     reward: Reward, outcome: Ready | Wait, *, project: Project, actor: str, note: str = ""
 ) -> tuple[list[RewardEvent], Certificate | None]:
@@ -230,13 +223,13 @@ def apply(
         # A new reward is written once, already issued: the certificate refers to it.
         reward.save(force_insert=True)
     certificate = make_certificate(reward, outcome, project=project)
+    announce.reward_issued(reward, certificate, outcome.members)
     steps = [
         moves.issued_step(reward, actor=actor, note=note or f"certificate {certificate.public_id}")
     ]
     for member in outcome.members:
         paid_in = f"paid in certificate {certificate.public_id} of {reward.public_id}"
         steps.append(moves.issue_banked(member, into=reward, now=now, actor=actor, note=paid_in))
-    after_issue(reward, project)
     return steps, certificate
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sarafan.core.errors import Conflict
 
+from . import announce
 from .models import Reward, RewardEvent, RewardStatus
 from .transitions import can_move
 
@@ -35,6 +36,7 @@ def move(reward: Reward, to_status: str, *, actor: str = "system", note: str = "
     RewardEvent.objects.bulk_create([step])
     reward.status = to_status
     reward.save(update_fields=["status", "updated_at"])
+    announce.reward_moved(reward)
 
 
 def start(

@@ -27,7 +27,7 @@ from sarafan.core.schemas import EARLIEST, LATEST
 from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
-from . import queue
+from . import announce, queue
 from .models import (
     Brand,
     CertificatePool,
@@ -321,9 +321,6 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
                     row.line, row.code, "duplicate_code", "This code was already uploaded."
                 )
         report.accepted = len(stored)
-        if stored:
-            # Rewards that waited for codes are issued by the worker right after.
-            _resume_waiting(pool)
         logger.info(
             "pool %s: upload %s stored %d codes, rejected %d rows",
             pool.public_id,
@@ -342,7 +339,7 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
     }
 
 
-def _resume_waiting(pool: CertificatePool) -> None:
+def resume_waiting_for(pool: CertificatePool) -> None:
     """After codes arrive: let the worker issue the rewards that waited for them."""
     waiting = Reward.objects.filter(
         project_id=pool.project_id,
@@ -388,6 +385,7 @@ def _store(pool: CertificatePool, rows: list[_Row], batch: str) -> set[str]:
         stored = set(
             PoolCode.objects.filter(pool=pool, batch=batch).values_list("code_hash", flat=True)
         )
+        announce.pool_refilled(pool, len(stored))
         # A refill re-arms the low-stock alert.
         if stored and stock(pool)["available"] > pool.low_stock_threshold:
             CertificatePool.objects.filter(pk=pool.pk, low_stock_alerted_at__isnull=False).update(

@@ -23,7 +23,7 @@ from sarafan.core.money import DEFAULT_CURRENCY
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
-from . import fulfilment, queue
+from . import announce, fulfilment, queue
 from .models import (
     Certificate,
     CertificateStatus,
@@ -249,6 +249,7 @@ def _create(
     is written once with its final status and the steps in one INSERT.
     """
     steps = start(reward, path, notes, actor=actor)
+    announce.reward_created(reward)
     if reward.status == S.APPROVED:
         outcome = fulfilment.plan(reward, project=project, campaign=campaign)
         steps += fulfilment.apply(reward, outcome, project=project, actor=actor)[0]
@@ -455,4 +456,5 @@ def redeem_certificate(
             reward = Reward.objects.select_for_update(no_key=True).get(pk=certificate.reward_id)
             if can_move(reward.status, S.REDEEMED):
                 move(reward, S.REDEEMED, note=f"redeemed by order {order_id}")
+    announce.certificate_redeemed(certificate, redemption)
     return redemption, True

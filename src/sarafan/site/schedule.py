@@ -14,6 +14,7 @@ DAY = 24 * 60 * 60.0
 def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
     from sarafan.core.tasks import ensure_partitions, fail_stalled_tasks, purge_rate_counters
+    from sarafan.events.tasks import dispatch_events, purge_events
     from sarafan.fraud.tasks import apply_review_deadlines, run_stop_rules
     from sarafan.rewards.tasks import (
         expire_certificates,
@@ -25,6 +26,8 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     )
 
     return [
+        # Events whose on-commit dispatch was lost, or whose handlers wait for a retry.
+        (30.0, dispatch_events.enqueue),
         (60.0, release_due_rewards.enqueue),
         # Issuer retries that are due, choices past their deadline, pools refilled.
         (30.0, resume_waiting_rewards.enqueue),
@@ -43,6 +46,7 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
         (15 * 60.0, rollup_analytics.enqueue),
         (DAY, ensure_partitions.enqueue),
         (60 * 60.0, purge_rate_counters.enqueue),
+        (DAY, purge_events.enqueue),
     ]
 
 

@@ -21,6 +21,7 @@ from sarafan.core.errors import InvalidRequest, NotFound, SarafanError, error_bo
 from sarafan.core.identity import Identity
 from sarafan.core.money import DEFAULT_CURRENCY, money_str
 from sarafan.core.validation import validation_error
+from sarafan.events import outbox as events
 from sarafan.fraud.scan import check_refund_rate
 from sarafan.fraud.services import record_signals, risk_out
 from sarafan.participants.models import Participant
@@ -198,6 +199,8 @@ def _attribute(
     customer: Participant,
     campaign: Campaign | None,
     context: EventContext,
+    *,
+    qualifies: bool = False,
 ) -> referrals.Attribution:
     return referrals.attribute(
         project=project,
@@ -208,6 +211,7 @@ def _attribute(
         visitor_id=data.context.visitor_id or "",
         was_customer=customer.paid_orders > 0,
         context=context,
+        qualifies=qualifies,
     )
 
 
@@ -216,7 +220,7 @@ def _signup(
 ) -> tuple[int, dict[str, Any]]:
     occurred_at = _occurred_at(data)
     campaign = _campaign(project, livemode, data.campaign)
-    with transaction.atomic():
+    with events.atomic():
         customer = _customer(project, livemode, data.customer)
         context = _context(project, livemode, data, customer)
         attribution = _attribute(project, livemode, data, customer, campaign, context)
@@ -275,7 +279,7 @@ def _record_order(
     *,
     exact: bool,
 ) -> tuple[int, dict[str, Any]]:
-    with transaction.atomic():
+    with events.atomic():
         customer = _customer(project, livemode, data.customer)
         previous = _previous_answer(project, livemode, order_in.id)
         if previous is not None:
@@ -284,7 +288,11 @@ def _record_order(
         context = _context(
             project, livemode, data, customer, ordered_at=occurred_at if paid_first else None
         )
-        attribution = _attribute(project, livemode, data, customer, campaign, context)
+        # A referral made by the first paid order is written qualified (one write, not two).
+        qualifies = paid_first and bool(order_in.amount)
+        attribution = _attribute(
+            project, livemode, data, customer, campaign, context, qualifies=qualifies
+        )
         referral = attribution.referral
         terms = attribution.terms
         if referral is not None and terms is None:
@@ -343,6 +351,7 @@ def _record_order(
             paid_orders=F("paid_orders") + 1,
             first_order_at=customer.first_order_at or occurred_at,
         )
+        _announce_order(order, "order.paid", customer=customer.external_id)
         if referral is not None and is_first:
             referrals.qualify(referral)
         trigger = "first_order" if is_first else "repeat_order"
@@ -373,6 +382,19 @@ def _record_order(
             },
         )
     return 201, response
+
+
+def _announce_order(order: Order, type: str, *, customer: str) -> None:
+    """Publish an order event (sarafan.events) inside the order's transaction."""
+    payload = {
+        "order": order.order_id,
+        "customer": customer,
+        "amount": money_str(order.amount),
+        "currency": order.currency,
+        "first": order.is_first,
+        "referral": order.referral.public_id if order.referral is not None else None,
+    }
+    events.publish(order.project_id, order.livemode, type, payload)
 
 
 def _order_currency(
@@ -416,7 +438,7 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
     if data.order is None:
         raise InvalidRequest("A refund needs 'order.id'.", param="order")
     occurred_at = _occurred_at(data)
-    with transaction.atomic():
+    with events.atomic():
         order = (
             Order.objects.select_for_update(of=("self",), no_key=True)
             .select_related(
@@ -443,6 +465,7 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
         order.status = OrderStatus.REFUNDED
         order.refunded_at = occurred_at
         order.save(update_fields=["status", "refunded_at"])
+        _announce_order(order, "order.refunded", customer=order.participant.external_id)
         event = _new_event(
             project,
             livemode,
