@@ -6,13 +6,12 @@ enqueues on the database task backend commits with that record, or not at all.
 
 from sarafan.events.models import OutboxEvent
 
+from . import queue
 from .models import CertificatePool, Reward
 
 
 def deliver_certificate(event: OutboxEvent) -> None:
     """reward.issued: e-mail the certificate, when the project e-mails rewards."""
-    from .tasks import deliver_reward
-
     reward = (
         Reward.objects.select_related("project", "recipient")
         .filter(
@@ -24,7 +23,7 @@ def deliver_certificate(event: OutboxEvent) -> None:
     )
     if reward is None or not reward.project.email_rewards or not reward.recipient.email:
         return
-    deliver_reward.enqueue(reward.pk)
+    queue.enqueue("deliver_reward", reward.pk)  # in the dispatcher's transaction
 
 
 def resume_refilled_pool(event: OutboxEvent) -> None:
