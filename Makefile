@@ -26,6 +26,7 @@ up: install
 lint: install
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/lint-imports
 
 types: install
 	$(BIN)/mypy src

@@ -1,0 +1,59 @@
+"""The layers contract of `make lint` (pyproject's [tool.importlinter]) fails on a new
+back-import: run against a copy of the package where a low module imports a higher app."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
+
+
+def _lint(source: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    shutil.copy(ROOT / "pyproject.toml", cwd / "pyproject.toml")
+    return subprocess.run(
+        [LINT_IMPORTS, "--no-cache"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(source)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT / "src" / "sarafan",
+        source / "sarafan",
+        ignore=shutil.ignore_patterns("__pycache__", "locale", "static", "templates"),
+    )
+    return source
+
+
+def test_the_contract_holds_on_the_package_as_it_is(copy, tmp_path):
+    linted = _lint(copy, tmp_path)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "imported"),
+    [
+        ("core/money.py", "sarafan.tracking.models"),  # ground imports the top of the domain
+        ("campaigns/services.py", "sarafan.referrals.services"),  # domain imports upward
+        ("rewards/services.py", "sarafan.analytics.selectors"),
+    ],
+)
+def test_a_new_back_import_breaks_the_contract(copy, tmp_path, module, imported):
+    path = copy / "sarafan" / module
+    path.write_text(path.read_text() + f"\nimport {imported}  # noqa\n")
+
+    linted = _lint(copy, tmp_path)
+
+    assert linted.returncode == 1, linted.stdout
+    assert "BROKEN" in linted.stdout and imported in linted.stdout
