@@ -51,6 +51,22 @@ def reward_id(api, issuer):
     return response.json()["rewards"][0]["id"]
 
 
+def test_a_new_reward_waiting_for_the_issuer_has_its_attempt_queued_at_once(
+    api, issuer, django_capture_on_commit_callbacks
+):
+    # Before, the attempt was queued with the id the new reward did not have yet (None),
+    # and only the 30 s sweep found it.
+    create_campaign(api, rules=[RULE], reward_source={"type": "issuer", "issuer": issuer.public_id})
+    code = create_referrer(api, "r-1")["referral_code"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = order(api, "c-1", "o-1", code=code)
+    reward_id = response.json()["rewards"][0]["id"]
+    assert queued_attempts(reward_id) == 1
+    assert not DBTaskResult.objects.filter(
+        task_path=issue_with_issuer.module_path, args_kwargs__args=[None]
+    ).exists()
+
+
 def _reward(api, reward_id):
     return api.get(f"rewards/{reward_id}").json()
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
@@ -214,7 +215,8 @@ def apply(
         reward.next_attempt_at = outcome.next_attempt_at
         reward.last_error = outcome.error
         if outcome.reason == Waiting.ISSUER:
-            queue.on_commit("issue_with_issuer", reward.pk)
+            # Read at commit: a new reward gets its id when the caller inserts it.
+            transaction.on_commit(lambda: queue.enqueue("issue_with_issuer", reward.pk))
         return [], None
     if outcome.brand is not None:
         reward.brand = outcome.brand
