@@ -1,3 +1,5 @@
+import pytest
+
 from tests.factories import campaign_body, create_campaign
 
 
@@ -188,3 +190,14 @@ def test_keys_are_checked(anon_api, project_keys):
 
 def test_wrong_method_is_405_in_the_error_shape(api):
     _error(api.delete("campaigns"), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(("sent", "answered"), [("10", "10"), ("100", "100"), ("2.50", "2.5")])
+def test_a_percent_is_answered_as_a_plain_decimal(api, sent, answered):
+    rule = {"recipient": "referrer", "trigger": "repeat_order", "kind": "percent", "percent": sent}
+    created = api.post("campaigns", {**campaign_body(), "rules": [rule]})
+    assert created.status_code == 201, created.content
+    # Not "1E+1": what a client sent, in the API's decimal-string form.
+    assert created.json()["rules"][0]["percent"] == answered
+    fetched = api.get(f"campaigns/{created.json()['id']}").json()
+    assert fetched["rules"][0]["percent"] == answered

@@ -243,7 +243,9 @@ def rule_out(rule: RewardRule) -> dict[str, Any]:
     if rule.kind == "fixed":
         data["amount"] = _opt_money(rule.amount)
     elif rule.kind == "percent":
-        data["percent"] = str(rule.percent.normalize()) if rule.percent is not None else None
+        data["percent"] = (
+            format(rule.percent.normalize(), "f") if rule.percent is not None else None
+        )
         data["max_amount"] = _opt_money(rule.max_amount)
     else:
         data["tiers"] = rule.tiers
