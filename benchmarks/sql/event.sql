@@ -8,7 +8,7 @@
 --           its history; INSERT event with its signals; INSERT reward already 'issued';
 --           INSERT certificate; INSERT its three history steps in one statement; reserve the
 --           amount with one conditional UPDATE of the campaign counters; UPDATE the event's
---           answer.
+--           answer; its announcements in one INSERT into the outbox.
 --   order:  lock the customer (SELECT … FOR NO KEY UPDATE); upsert its identity signals
 --           (they exist: the conflict path); INSERT event; INSERT order; UPDATE customer's
 --           paid_orders; UPDATE referral to qualified + its history; lock the referrer
@@ -173,6 +173,20 @@ VALUES (:rwd, '', 'pending', 'system', 'created', now()),
 UPDATE campaigns_campaign SET spent = spent + :rw_amount, rewards_count = rewards_count + 1
 WHERE id = :campaign AND (budget IS NULL OR budget >= spent + :rw_amount)
   AND (max_rewards IS NULL OR max_rewards >= rewards_count + 1);
+-- The outbox (events.atomic): the event's announcements in one INSERT, as the services
+-- publish them (a signup: referral.created and the reward's created/approved/issued; an
+-- order also order.paid and referral.qualified).
+INSERT INTO events_outboxevent
+    (project_id, livemode, type, payload, created_at, processed_at, handlers, locked_by,
+     locked_until)
+SELECT :project, false, t.type,
+       jsonb_build_object('reward', 'rwd_q' || :key, 'referral', 'ref_q' || :key,
+                          'amount', :rw_amount || '.00', 'currency', 'RUB'),
+       now(), NULL, '{}', '', NULL
+FROM unnest(CASE WHEN :i % 2 = 1
+                 THEN ARRAY['referral.created', 'reward.created', 'reward.approved', 'reward.issued']
+                 ELSE ARRAY['order.paid', 'referral.qualified', 'reward.created',
+                            'reward.approved', 'reward.issued'] END) AS t(type);
 -- The event's answer.
 \if :i % 2 = 1
 UPDATE tracking_event SET referral_id = :ref,
