@@ -117,7 +117,10 @@ def _brand(caller: ApiCaller, brand_id: str | None) -> Brand | None:
 
 
 @issuers_router.get(
-    "", response=answers({200: ListOut[IssuerOut]}), summary="List external issuers, newest first"
+    "",
+    response=answers({200: ListOut[IssuerOut]}),
+    summary="List external issuers, newest first",
+    operation_id="sarafan_rewards_issuers_api_list_issuers",
 )
 def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     page, has_more = paginate(
@@ -131,6 +134,7 @@ def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any
     response=answers({201: IssuerOut}, body=True),
     summary="Add an external issuer (a provider's certificate API)",
     description="The provider implements the JSON contract in the README, 'External issuers'.",
+    operation_id="sarafan_rewards_issuers_api_create_issuer",
 )
 def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -148,7 +152,10 @@ def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, A
 
 
 @issuers_router.get(
-    "/{issuer_id}", response=answers({200: IssuerOut}), summary="Get an external issuer"
+    "/{issuer_id}",
+    response=answers({200: IssuerOut}),
+    summary="Get an external issuer",
+    operation_id="sarafan_rewards_issuers_api_get_issuer",
 )
 def get_issuer(request: HttpRequest, issuer_id: str) -> dict[str, Any]:
     return issuer_out(_issuer(_caller(request), issuer_id))
@@ -158,6 +165,7 @@ def get_issuer(request: HttpRequest, issuer_id: str) -> dict[str, Any]:
     "/{issuer_id}",
     response=answers({200: IssuerOut}, body=True),
     summary="Change an external issuer",
+    operation_id="sarafan_rewards_issuers_api_change_issuer",
 )
 def change_issuer(request: HttpRequest, issuer_id: str, payload: IssuerPatch) -> dict[str, Any]:
     caller = _caller(request)

@@ -112,7 +112,10 @@ def _pool(caller: ApiCaller, pool_id: str) -> CertificatePool:
 
 
 @brands.get(
-    "", response=answers({200: ListOut[BrandOut]}), summary="List reward brands, newest first"
+    "",
+    response=answers({200: ListOut[BrandOut]}),
+    summary="List reward brands, newest first",
+    operation_id="sarafan_rewards_pools_api_list_brands",
 )
 def list_brands(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     page, has_more = paginate(
@@ -121,7 +124,12 @@ def list_brands(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]
     return {"object": "list", "data": [brand_out(b) for b in page], "has_more": has_more}
 
 
-@brands.post("", response=answers({201: BrandOut}, body=True), summary="Add a reward brand")
+@brands.post(
+    "",
+    response=answers({201: BrandOut}, body=True),
+    summary="Add a reward brand",
+    operation_id="sarafan_rewards_pools_api_create_brand",
+)
 def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     brand = pools.create_brand(
@@ -135,13 +143,21 @@ def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any
     return Status(201, brand_out(brand))
 
 
-@brands.get("/{brand_id}", response=answers({200: BrandOut}), summary="Get a reward brand")
+@brands.get(
+    "/{brand_id}",
+    response=answers({200: BrandOut}),
+    summary="Get a reward brand",
+    operation_id="sarafan_rewards_pools_api_get_brand",
+)
 def get_brand(request: HttpRequest, brand_id: str) -> dict[str, Any]:
     return brand_out(_brand(_caller(request), brand_id, "id"))
 
 
 @pools_router.get(
-    "", response=answers({200: ListOut[PoolOut]}), summary="List certificate pools with their stock"
+    "",
+    response=answers({200: ListOut[PoolOut]}),
+    summary="List certificate pools with their stock",
+    operation_id="sarafan_rewards_pools_api_list_pools",
 )
 def list_pools(request: HttpRequest, query: Query[PoolQuery]) -> dict[str, Any]:
     caller = _caller(request)
@@ -156,6 +172,7 @@ def list_pools(request: HttpRequest, query: Query[PoolQuery]) -> dict[str, Any]:
     "",
     response=answers({201: PoolOut}, body=True),
     summary="Add a pool of one brand and denomination",
+    operation_id="sarafan_rewards_pools_api_create_pool",
 )
 def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -169,7 +186,10 @@ def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]
 
 
 @pools_router.get(
-    "/{pool_id}", response=answers({200: PoolOut}), summary="Get a pool with its stock"
+    "/{pool_id}",
+    response=answers({200: PoolOut}),
+    summary="Get a pool with its stock",
+    operation_id="sarafan_rewards_pools_api_get_pool",
 )
 def get_pool(request: HttpRequest, pool_id: str) -> dict[str, Any]:
     return pool_out(_pool(_caller(request), pool_id))
@@ -186,6 +206,7 @@ def get_pool(request: HttpRequest, pool_id: str) -> dict[str, Any]:
         "report lists the rejected rows with the last characters of their code only. "
         "201 when codes were stored, 200 for a dry run or when no row was valid."
     ),
+    operation_id="sarafan_rewards_pools_api_upload_codes",
 )
 def upload_codes(
     request: HttpRequest, pool_id: str, payload: CodesUploadIn

@@ -71,7 +71,12 @@ class RewardQuery(ListQuery):
     brand: str | None = None
 
 
-@rewards.get("", response=answers({200: ListOut[RewardOut]}), summary="List rewards, newest first")
+@rewards.get(
+    "",
+    response=answers({200: ListOut[RewardOut]}),
+    summary="List rewards, newest first",
+    operation_id="sarafan_rewards_api_list_rewards",
+)
 def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = _rewards(caller)
@@ -93,6 +98,7 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
     "",
     response=answers({201: RewardOut}, body=True),
     summary="Give a reward by hand; issued at once",
+    operation_id="sarafan_rewards_api_create_reward",
 )
 def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -113,7 +119,10 @@ def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[
 
 
 @rewards.get(
-    "/{reward_id}", response=answers({200: RewardOut}), summary="Get a reward with its certificate"
+    "/{reward_id}",
+    response=answers({200: RewardOut}),
+    summary="Get a reward with its certificate",
+    operation_id="sarafan_rewards_api_get_reward",
 )
 def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     """Also the reward's history (each step is the event `reward.<status>`) and, while
@@ -130,6 +139,7 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     "/{reward_id}/brand",
     response=answers({200: RewardOut}, body=True),
     summary="Choose the brand of the certificate",
+    operation_id="sarafan_rewards_api_choose_brand",
 )
 def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -> dict[str, Any]:
     caller = _caller(request)
@@ -147,6 +157,7 @@ def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -
     "/{reward_id}/retry",
     response=answers({200: RewardOut}, body=True),
     summary="Try to issue a waiting reward now",
+    operation_id="sarafan_rewards_api_retry",
 )
 def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     waiting.retry_now(_reward(request, reward_id), actor="api")
@@ -157,6 +168,7 @@ def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     "/{reward_id}/resend",
     response=answers({200: DeliveryOut}, body=True),
     summary="E-mail the certificate again (queued: status sending until the worker sent it)",
+    operation_id="sarafan_rewards_api_resend",
 )
 def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     from ..tasks import queue_resend
@@ -200,6 +212,7 @@ def _moderate(
     "/{reward_id}/approve",
     response=answers({200: RewardOut}, body=True),
     summary="Approve a held reward; issues it",
+    operation_id="sarafan_rewards_api_approve",
 )
 def approve(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
@@ -211,6 +224,7 @@ def approve(
     "/{reward_id}/reject",
     response=answers({200: RewardOut}, body=True),
     summary="Reject a reward not yet paid",
+    operation_id="sarafan_rewards_api_reject",
 )
 def reject(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
@@ -222,6 +236,7 @@ def reject(
     "/{reward_id}/cancel",
     response=answers({200: RewardOut}, body=True),
     summary="Cancel a reward; claws back the unredeemed balance",
+    operation_id="sarafan_rewards_api_cancel",
 )
 def cancel(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
@@ -243,6 +258,7 @@ def _certificate(request: HttpRequest, code: str) -> Certificate:
     "/{code}",
     response=answers({200: CertificateOut}),
     summary="Status and balance of a certificate",
+    operation_id="sarafan_rewards_api_get_certificate",
 )
 def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
     return certificate_out(_certificate(request, code), with_pin=False)
@@ -252,6 +268,7 @@ def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
     "/{code}/redeem",
     response=answers({200: RedeemOut, 201: RedeemOut}, body=True),
     summary="Redeem part or all of the balance; once per order_id",
+    operation_id="sarafan_rewards_api_redeem",
 )
 def redeem(request: HttpRequest, code: str, payload: RedeemIn) -> Status[dict[str, Any]]:
     redemption, created = services.redeem_certificate(
