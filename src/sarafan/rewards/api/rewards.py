@@ -9,7 +9,7 @@ from ninja import Query, Router, Status
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import NotFound
-from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.pagination import ListQuery
 from sarafan.core.schemas import ListOut, answers
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
@@ -35,6 +35,7 @@ from ..schemas import (
     reward_detail,
 )
 from ..sources import offered_brands
+from .lists import by_id, of_caller, page_answer
 
 rewards = Router(auth=secret_key_auth, tags=["rewards"], by_alias=True, exclude_unset=True)
 # Statuses in which the recipient may still choose the certificate's brand.
@@ -45,16 +46,13 @@ certificates = Router(
 
 
 def _rewards(caller: ApiCaller) -> QuerySet[Reward]:
-    return Reward.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
+    return of_caller(Reward, caller).select_related(
         "recipient", "referral", "campaign", "certificate", "brand", "banked_into__certificate"
     )
 
 
 def _reward(request: HttpRequest, reward_id: str) -> Reward:
-    reward = _rewards(_caller(request)).filter(public_id=reward_id).first()
-    if reward is None:
-        raise NotFound(f"No reward '{reward_id}'.", param="id")
-    return reward
+    return by_id(_rewards(_caller(request)), reward_id, "reward")
 
 
 def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant:
@@ -90,8 +88,7 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
         queryset = queryset.filter(campaign__public_id=query.campaign)
     if query.brand:
         queryset = queryset.filter(brand__public_id=query.brand)
-    page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
-    return {"object": "list", "data": [reward_detail(r) for r in page], "has_more": has_more}
+    return page_answer(queryset, query, reward_detail)
 
 
 @rewards.post(
@@ -144,11 +141,7 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
 def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -> dict[str, Any]:
     caller = _caller(request)
     reward = _reward(request, reward_id)
-    brand = Brand.objects.filter(
-        project=caller.project, livemode=caller.livemode, public_id=payload.brand
-    ).first()
-    if brand is None:
-        raise NotFound(f"No brand '{payload.brand}'.", param="brand")
+    brand = by_id(of_caller(Brand, caller), payload.brand, "brand", param="brand")
     waiting.choose_brand(reward, brand, actor="api")
     return reward_detail(_reward(request, reward_id))
 
