@@ -117,10 +117,13 @@ class Server:
         *args: str,
         command: str = "serve",
         stdout: int | IO[str] | None = None,
+        base_url: bool = True,
     ) -> None:
+        """`base_url=False`: no SARAFAN_BASE_URL, the server finds its address itself."""
+        env = {k: v for k, v in env.items() if k != "SARAFAN_BASE_URL"}
         for _ in range(_START_ATTEMPTS):
             self.port = free_port()
-            self.env = {**env, "SARAFAN_BASE_URL": f"http://127.0.0.1:{self.port}"}
+            self.env = {**env, "SARAFAN_BASE_URL": self.url} if base_url else env
             self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
             self.proc = subprocess.Popen(
                 [SARAFAN, command, "--port", str(self.port), *args],

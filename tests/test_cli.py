@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sarafan.cli import local_base_url
 from tests.processes import (
     SARAFAN,
     START_SECONDS,
@@ -84,9 +85,9 @@ def _api(server: Server, path: str, key: str) -> Any:
         return json.loads(response.read())
 
 
-def _start_up(tmp_path: Path) -> tuple[Server, str]:
+def _start_up(tmp_path: Path, *, base_url: bool = True) -> tuple[Server, str]:
     """`sarafan up` answering on its port, and what it printed up to "Press Ctrl+C"."""
-    server = Server(_env(tmp_path), command="up", stdout=subprocess.PIPE)
+    server = Server(_env(tmp_path), command="up", stdout=subprocess.PIPE, base_url=base_url)
     lines: list[str] = []
     assert server.proc.stdout is not None
     while not any(line.startswith("Press Ctrl+C") for line in lines):
@@ -138,6 +139,38 @@ def test_up_creates_the_demo_and_serves_console_and_api(tmp_path, sig, group):
         assert "did not stop" not in server.output()
     finally:
         server.kill()
+
+
+@pytest.mark.e2e
+def test_up_on_another_port_prints_and_builds_its_links_with_that_port(tmp_path):
+    server, output = _start_up(tmp_path, base_url=False)
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        assert f"Console:   {base}/console/" in output, output
+        assert f"API:       {base}/api/v1/  (docs: {base}/api/v1/docs)" in output, output
+        assert ":8000" not in output
+        key = re.search(r"Test secret key:\s+(sk_test_\S+)", output)
+        assert key, output
+        request = urllib.request.Request(
+            f"{base}/api/v1/participants/u-1",
+            data=json.dumps({"email": "u-1@example.ru"}).encode(),
+            method="PUT",
+            headers={"Authorization": f"Bearer {key.group(1)}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            person = json.loads(response.read())
+        assert person["referral_url"] == f"{base}/r/{person['referral_code']}"
+        assert person["portal_url"].startswith(f"{base}/p/")
+        server.stop(signal.SIGTERM, group=False)
+        assert server.proc.returncode == 0, server.output()
+    finally:
+        server.kill()
+
+
+def test_the_base_url_up_builds_names_the_address_it_serves_on():
+    assert local_base_url("127.0.0.1", 8123) == "http://127.0.0.1:8123"
+    assert local_base_url("0.0.0.0", 9000) == "http://127.0.0.1:9000"  # noqa: S104
+    assert local_base_url("::1", 9000) == "http://[::1]:9000"
 
 
 @pytest.mark.e2e

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,21 @@ def sweeps_done(env: dict[str, str]) -> bool:
     )
 
 
+def wait_done(env: dict[str, str], done: Callable[[], bool], not_done: str) -> None:
+    """Until `done()` holds, then until every task of the worker's schedule has run."""
+    wait_until(done, timeout=DELIVERY_SECONDS, message=not_done, every=0.3)
+    wait_until(
+        lambda: sweeps_done(env),
+        timeout=DELIVERY_SECONDS,
+        message="the worker did not finish its sweeps",
+        every=0.3,
+    )
+
+
+def wait_delivered(env: dict[str, str], reward_id: str, not_sent: str) -> None:
+    wait_done(env, lambda: reward_status(env, reward_id) == "delivered", not_sent)
+
+
 def test_a_worker_killed_in_the_middle_of_an_email_sends_it_once_after_a_restart(env):
     keys = create_project(env)
     server = start_holding_server(hold=1)
@@ -136,18 +151,7 @@ def test_a_worker_killed_in_the_middle_of_an_email_sends_it_once_after_a_restart
         # A new worker whose sweeps take over at once.
         eager = {"SARAFAN_DELIVERY_GRACE_SECONDS": "0", "SARAFAN_TASK_STALE_SECONDS": "0"}
         second = start_worker(mailing(env, server, **eager))
-        wait_until(
-            lambda: reward_status(env, reward_id) == "delivered",
-            timeout=DELIVERY_SECONDS,
-            message="the new worker did not send the interrupted e-mail",
-            every=0.3,
-        )
-        wait_until(
-            lambda: sweeps_done(env),
-            timeout=DELIVERY_SECONDS,
-            message="the new worker did not finish its sweeps",
-            every=0.3,
-        )
+        wait_delivered(env, reward_id, "the new worker did not send the interrupted e-mail")
         [message] = server.messages
         assert message["To"] == "Анна <u-7@example.ru>"
         assert inbox.started == 2  # the interrupted send and the one that went through
@@ -175,18 +179,7 @@ def test_a_web_process_killed_before_its_enqueue_loses_no_email(env):
         assert sql(env, "SELECT id FROM django_tasks_database_dbtaskresult") == []
 
         worker = start_worker(mailing(env, server, SARAFAN_DELIVERY_GRACE_SECONDS="0"))
-        wait_until(
-            lambda: reward_status(env, reward_id) == "delivered",
-            timeout=DELIVERY_SECONDS,
-            message="the worker's sweep did not send the lost e-mail",
-            every=0.3,
-        )
-        wait_until(
-            lambda: sweeps_done(env),
-            timeout=DELIVERY_SECONDS,
-            message="the worker did not finish its sweeps",
-            every=0.3,
-        )
+        wait_delivered(env, reward_id, "the worker's sweep did not send the lost e-mail")
         [message] = server.messages
         assert message["To"] == "Анна <u-7@example.ru>"
         assert sql(env, "SELECT status, attempts FROM rewards_delivery") == [("sent", 1)]

@@ -212,8 +212,22 @@ def cmd_project_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def local_base_url(host: str, port: int) -> str:
+    """The address `up` serves on, as a browser on this machine reaches it."""
+    if host in {"", "0.0.0.0", "::"}:  # noqa: S104 - every interface: reached on loopback
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """First-run friendly: migrate, make the demo project, print how to log in, serve + work."""
+    # Without SARAFAN_BASE_URL the links `up` prints, and those the server and the workers
+    # build (referral, portal, QR), name the port it serves on; set before the settings
+    # are read, and inherited by every child.
+    if not os.environ.get("SARAFAN_BASE_URL"):
+        os.environ["SARAFAN_BASE_URL"] = local_base_url(args.host, args.port)
     _setup_django()
     from django.conf import settings
     from django.core.management import call_command

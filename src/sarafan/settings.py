@@ -318,6 +318,8 @@ SARAFAN_EVENT_HANDLERS: dict[str, list[str]] = {
     "reward.issued": ["sarafan.rewards.handlers.deliver_certificate"],
     # Rewards that waited for codes are issued once codes arrive.
     "pool.refilled": ["sarafan.rewards.handlers.resume_refilled_pool"],
+    # Rewards held for a person's tax details are issued once the details are recorded.
+    "participant.tax_details_recorded": ["sarafan.rewards.handlers.resume_tax_held"],
 }
 for _type, _paths in json.loads(os.environ.get("SARAFAN_EVENT_HANDLERS") or "{}").items():
     SARAFAN_EVENT_HANDLERS[_type] = [*SARAFAN_EVENT_HANDLERS.get(_type, []), *_paths]

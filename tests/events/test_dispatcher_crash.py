@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import SARAFAN, create_project, wait_until
-from tests.test_crash_recovery import DELIVERY_SECONDS, env, sql, start_worker, stop, sweeps_done
+from tests.test_crash_recovery import DELIVERY_SECONDS, env, sql, start_worker, stop, wait_done
 
 pytestmark = pytest.mark.e2e
 __all__ = ["env"]  # the installation fixture
@@ -65,17 +65,10 @@ def test_an_event_of_a_killed_worker_is_handed_out_again_and_completed_once(env,
 
         # A new worker whose sweep also fails the dead worker's task row at once.
         second = start_worker({**env, "SARAFAN_TASK_STALE_SECONDS": "0"})
-        wait_until(
+        wait_done(
+            env,
             lambda: sql(env, "SELECT processed_at FROM events_outboxevent")[0][0] is not None,
-            timeout=DELIVERY_SECONDS,
-            message="the new worker did not hand out the event again",
-            every=0.3,
-        )
-        wait_until(
-            lambda: sweeps_done(env),
-            timeout=DELIVERY_SECONDS,
-            message="the new worker did not finish its sweeps",
-            every=0.3,
+            "the new worker did not hand out the event again",
         )
         assert lines(log) == ["noted 1", "start 1", "start 1", "done 1"]
         [(state,)] = sql(env, "SELECT handlers FROM events_outboxevent")

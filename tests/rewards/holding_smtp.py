@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.rewards.smtp import Inbox, SmtpServer, mailer, start_server
+from tests.rewards.smtp import Inbox, SmtpServer, mailing_to, start_server
 
 
 @dataclass
@@ -47,11 +47,9 @@ def start_holding_server(hold: int = 1) -> SmtpServer:
 @pytest.fixture
 def holding_smtp(settings: Any) -> Iterator[SmtpServer]:
     """A holding SMTP server (one message held), Django's default mailer sending to it."""
-    server = start_holding_server()
-    settings.MAILERS = mailer(server.port)
-    assert isinstance(server.inbox, HoldingInbox)
-    try:
-        yield server
-    finally:
-        server.inbox.release.set()
-        server.stop()
+    inbox = HoldingInbox()
+    with mailing_to(settings, start_server(inbox)) as server:
+        try:
+            yield server
+        finally:
+            inbox.release.set()  # a sender still held is answered before the server stops

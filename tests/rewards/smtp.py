@@ -1,6 +1,7 @@
 """A real SMTP server for e-mail tests: aiosmtpd on 127.0.0.1, keeping what it receives."""
 
 import asyncio
+import contextlib
 import email
 import email.message
 import email.policy
@@ -106,12 +107,18 @@ def mailer(port: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def smtp(settings: Any) -> Iterator[SmtpServer]:
-    """A running SMTP server, and Django's default mailer sending to it for this test."""
-    server = start_server()
+@contextlib.contextmanager
+def mailing_to(settings: Any, server: SmtpServer) -> Iterator[SmtpServer]:
+    """Django's default mailer sending to `server` while this lasts; the server stops after."""
     settings.MAILERS = mailer(server.port)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SmtpServer]:
+    """A running SMTP server, and Django's default mailer sending to it for this test."""
+    with mailing_to(settings, start_server()) as server:
+        yield server

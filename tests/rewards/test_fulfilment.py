@@ -1,6 +1,7 @@
 """Fulfilment through the API: pools, empty pools, the choice of brand, the reward bank,
 the gift-tax hold, expiry, and the state machine's every move."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from itertools import product
@@ -10,8 +11,12 @@ from django.test import Client
 from django.utils import timezone
 
 from sarafan.core.errors import Conflict
+from sarafan.events.dispatch import dispatch
+from sarafan.events.models import OutboxEvent
+from sarafan.events.tasks import dispatch_events
 from sarafan.fraud.models import Alert
-from sarafan.rewards import pools, waiting
+from sarafan.participants.models import Participant
+from sarafan.rewards import handlers, pools, waiting
 from sarafan.rewards.lifecycle import expire_certificates
 from sarafan.rewards.models import (
     Certificate,
@@ -22,7 +27,7 @@ from sarafan.rewards.models import (
 )
 from sarafan.rewards.moves import move
 from sarafan.rewards.transitions import TRANSITIONS
-from tests.factories import create_campaign, create_referrer, order
+from tests.factories import create_campaign, create_referrer, order, run_queued
 
 pytestmark = pytest.mark.django_db
 FUTURE = (timezone.now() + timedelta(days=365)).date().isoformat()
@@ -372,9 +377,62 @@ def test_rewards_past_the_tax_threshold_wait_for_tax_details(api, project):
     recorded = api.post("participants/taxed/tax_details", {"details": "ИНН 770123456789"}).json()
     assert recorded["details_recorded"] is True
     assert recorded["held_rewards"] == 0
-    assert recorded["year_total"] == "5100.00"
-    assert recorded["state"] == "over"
+    assert recorded["year_total"] == "3400.00"  # the held reward is not issued in the request
+    # It is issued by the handler of the event that recording the details published.
+    assert dispatch() >= 1
     assert api.get(f"rewards/{ids[2]}").json()["status"] == "issued"
+    tax = api.get("participants/taxed/tax").json()
+    assert tax["year_total"] == "5100.00"
+    assert tax["state"] == "over"
+
+
+def test_recorded_tax_details_issue_the_held_reward_once_the_dispatcher_runs(
+    api, project, django_capture_on_commit_callbacks
+):
+    project.tax_hold = True
+    project.save()
+    create_campaign(api, rules=[_rule("4500.00")])
+    reward_id = _referred_order(api, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        recorded = api.post("participants/ref-1/tax_details", {"details": "ИНН 770123456789"})
+    assert recorded.status_code == 200, recorded.content
+    assert recorded.json()["held_rewards"] == 0
+    # Not in the request: the reward waits for the worker's dispatcher.
+    assert api.get(f"rewards/{reward_id}").json()["waiting"]["reason"] == "tax_details"
+    assert not Certificate.objects.filter(reward__public_id=reward_id).exists()
+    event = OutboxEvent.objects.get(type="participant.tax_details_recorded")
+    person = Participant.objects.get(external_id="ref-1")
+    assert event.payload == {"participant": person.public_id, "held": 1}
+    assert "770123456789" not in json.dumps(event.payload)
+
+    assert run_queued(dispatch_events) == [OutboxEvent.objects.count()]
+    reward = api.get(f"rewards/{reward_id}").json()
+    assert reward["status"] == "issued" and reward["waiting"] is None
+    event.refresh_from_db()
+    assert event.processed_at is not None
+
+    # At least once: the handler run again issues nothing more.
+    handlers.resume_tax_held(event)
+    event.handlers = {}
+    event.processed_at = None
+    event.save()
+    dispatch()
+    assert Certificate.objects.filter(reward__public_id=reward_id).count() == 1
+    history = api.get(f"rewards/{reward_id}").json()["history"]
+    assert [h["type"] for h in history].count("reward.issued") == 1
+
+
+def test_recording_tax_details_counts_the_held_rewards_it_resumes(api, project):
+    project.tax_hold = True
+    project.save()
+    create_campaign(api, rules=[_rule("4500.00")])
+    _referred_order(api, 1)
+    person = Participant.objects.get(external_id="ref-1")
+    assert waiting.record_tax_details(person, "ИНН 770123456789") == 1
+    assert waiting.resume_held_for_tax(person.pk) == 1
+    assert waiting.resume_held_for_tax(person.pk) == 0
+    # Details recorded again: nothing is held any more.
+    assert waiting.record_tax_details(person, "ИНН 770123456780") == 0
 
 
 def test_without_the_hold_the_threshold_only_warns(api):

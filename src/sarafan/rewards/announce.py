@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sarafan.core.money import money_str
 from sarafan.events.outbox import publish
+from sarafan.participants.models import Participant
 
 from .models import Certificate, CertificatePool, Redemption, Reward, RewardStatus
 
@@ -60,3 +61,13 @@ def pool_refilled(pool: CertificatePool, added: int) -> None:
     if added:
         payload = {"pool": pool.public_id, "added": added}
         publish(pool.project_id, pool.livemode, "pool.refilled", payload)
+
+
+def tax_details_recorded(participant: Participant, held: int) -> None:
+    """A person's tax details arrived: the rewards held for them are resumed by a handler.
+    Internal (no webhook consumer is told of it): the payload names the person, never the
+    details."""
+    payload = {"participant": participant.public_id, "held": held}
+    publish(
+        participant.project_id, participant.livemode, "participant.tax_details_recorded", payload
+    )

@@ -5,9 +5,11 @@ enqueues on the database task backend commits with that record, or not at all.
 """
 
 from sarafan.events.models import OutboxEvent
+from sarafan.participants.models import Participant
 
 from . import queue
 from .models import CertificatePool, Reward
+from .waiting import resume_held_for_tax
 
 
 def deliver_certificate(event: OutboxEvent) -> None:
@@ -35,3 +37,16 @@ def resume_refilled_pool(event: OutboxEvent) -> None:
     ).first()
     if pool is not None:
         resume_waiting_for(pool)
+
+
+def resume_tax_held(event: OutboxEvent) -> None:
+    """participant.tax_details_recorded: issue the rewards held for the tax details."""
+    participant = Participant.objects.filter(
+        project_id=event.project_id,
+        livemode=event.livemode,
+        public_id=event.payload["participant"],
+    ).first()
+    if participant is not None:
+        # In the dispatcher's transaction: a reward issued here commits with the handler
+        # recorded done, and one already issued is not waiting any more.
+        resume_held_for_tax(participant.pk)

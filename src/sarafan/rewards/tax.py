@@ -61,7 +61,7 @@ class TaxStatus:
     threshold: Decimal
     state: str  # "ok", "near" (past the warning share) or "over"
     details_recorded: bool
-    held: int  # rewards waiting for the tax details
+    held: int  # rewards waiting for the tax details (none once they are recorded)
 
 
 def state_of(total: Decimal, project: Project) -> str:
@@ -78,9 +78,13 @@ def tax_status(participant: Participant, project: Project) -> TaxStatus:
         livemode=participant.livemode,
         recipient_id=participant.pk,
     )
-    held = Reward.objects.filter(
-        recipient=participant, status=S.APPROVED, waiting=Waiting.TAX_DETAILS
-    ).count()
+    # Once the details are recorded no reward waits for them: the ones still marked so are
+    # being resumed by the worker (waiting.record_tax_details).
+    held = 0
+    if participant.tax_details_at is None:
+        held = Reward.objects.filter(
+            recipient=participant, status=S.APPROVED, waiting=Waiting.TAX_DETAILS
+        ).count()
     return TaxStatus(
         year_total=total,
         threshold=project.tax_threshold,

@@ -2,22 +2,23 @@
 
 A reward waits for codes in its pools, for the recipient's choice of brand, for tax
 details, for its bank's minimum or for an external issuer (fulfilment.plan says which).
-The sweep (`resume_waiting`) plans the due ones again; recording tax details, choosing a
-brand and a manager's "retry now" end a wait at once. An issuer's attempt always runs in
-the worker (external.py), never in the caller, which may be a web request.
+The sweep (`resume_waiting`) plans the due ones again; choosing a brand and a manager's
+"retry now" end a wait at once, recording tax details through the handler of the event it
+publishes (handlers.resume_tax_held). An issuer's attempt always runs in the worker
+(external.py), never in the caller, which may be a web request.
 """
 
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sarafan.core.crypto import encrypt
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.participants.models import Participant
 
-from . import queue
+from . import announce, queue
 from .fulfilment import settle
 from .models import Brand, Reward, RewardStatus, Waiting
 from .sources import offered_brands
@@ -79,9 +80,10 @@ def resume_waiting(*, now: datetime | None = None, batch: int = 500) -> int:
 
 
 def record_tax_details(participant: Participant, details: str) -> int:
-    """Keep a person's tax details (encrypted) and issue the rewards held for them.
+    """Keep a person's tax details (encrypted); the rewards held for them are resumed by the
+    handler of `participant.tax_details_recorded`, published in the same transaction.
 
-    Returns how many held rewards were issued.
+    Returns how many held rewards will be resumed.
     """
     details = details.strip()
     if not details or len(details) > MAX_DETAILS:
@@ -90,10 +92,23 @@ def record_tax_details(participant: Participant, details: str) -> int:
         participant.tax_details_encrypted = encrypt(details)
         participant.tax_details_at = timezone.now()
         participant.save(update_fields=["tax_details_encrypted", "tax_details_at", "updated_at"])
-    held = Reward.objects.filter(
-        recipient=participant, status=S.APPROVED, waiting=Waiting.TAX_DETAILS
-    ).values_list("pk", flat=True)
-    return sum(resume(pk) == "" for pk in list(held))
+        held = _held_for_tax(participant.pk).count()
+        announce.tax_details_recorded(participant, held)
+    return held
+
+
+def resume_held_for_tax(participant_id: int) -> int:
+    """Issue the rewards held for a person's tax details, once they are recorded; returns how
+    many got certificates. Those already resumed (issued, or waiting for something else)
+    are left alone, so a second call issues nothing."""
+    held = _held_for_tax(participant_id).filter(recipient__tax_details_at__isnull=False)
+    return sum(resume(pk) == "" for pk in list(held.values_list("pk", flat=True)))
+
+
+def _held_for_tax(participant_id: int) -> QuerySet[Reward]:
+    return Reward.objects.filter(
+        recipient_id=participant_id, status=S.APPROVED, waiting=Waiting.TAX_DETAILS
+    ).order_by("id")
 
 
 # --- people's actions --------------------------------------------------------------------

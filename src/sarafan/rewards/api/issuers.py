@@ -8,8 +8,7 @@ from ninja import Query, Router, Status
 from pydantic import Field
 from pydantic.config import JsonDict
 
-from sarafan.core.errors import NotFound
-from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.pagination import ListQuery
 from sarafan.core.schemas import WEB_URL_PATTERN, ListOut, Strict, Url, answers
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
@@ -18,6 +17,7 @@ from sarafan.projects.services import ApiCaller
 from .. import issuers
 from ..models import Brand, Issuer
 from ..schemas import IssuerOut
+from .lists import by_id, of_caller, page_answer
 
 issuers_router = Router(auth=secret_key_auth, tags=["issuers"], by_alias=True, exclude_unset=True)
 
@@ -93,37 +93,23 @@ def issuer_out(issuer: Issuer) -> dict[str, Any]:
 
 
 def _issuers(caller: ApiCaller) -> QuerySet[Issuer]:
-    return Issuer.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
-        "brand"
-    )
-
-
-def _issuer(caller: ApiCaller, issuer_id: str) -> Issuer:
-    issuer = _issuers(caller).filter(public_id=issuer_id).first()
-    if issuer is None:
-        raise NotFound(f"No issuer '{issuer_id}'.", param="id")
-    return issuer
+    return of_caller(Issuer, caller).select_related("brand")
 
 
 def _brand(caller: ApiCaller, brand_id: str | None) -> Brand | None:
     if brand_id is None:
         return None
-    brand = Brand.objects.filter(
-        project=caller.project, livemode=caller.livemode, public_id=brand_id
-    ).first()
-    if brand is None:
-        raise NotFound(f"No brand '{brand_id}'.", param="brand")
-    return brand
+    return by_id(of_caller(Brand, caller), brand_id, "brand", param="brand")
 
 
 @issuers_router.get(
-    "", response=answers({200: ListOut[IssuerOut]}), summary="List external issuers, newest first"
+    "",
+    response=answers({200: ListOut[IssuerOut]}),
+    summary="List external issuers, newest first",
+    operation_id="sarafan_rewards_issuers_api_list_issuers",
 )
 def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
-    page, has_more = paginate(
-        _issuers(_caller(request)), limit=query.limit, starting_after=query.starting_after
-    )
-    return {"object": "list", "data": [issuer_out(i) for i in page], "has_more": has_more}
+    return page_answer(_issuers(_caller(request)), query, issuer_out)
 
 
 @issuers_router.post(
@@ -131,6 +117,7 @@ def list_issuers(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any
     response=answers({201: IssuerOut}, body=True),
     summary="Add an external issuer (a provider's certificate API)",
     description="The provider implements the JSON contract in the README, 'External issuers'.",
+    operation_id="sarafan_rewards_issuers_api_create_issuer",
 )
 def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -148,20 +135,24 @@ def create_issuer(request: HttpRequest, payload: IssuerIn) -> Status[dict[str, A
 
 
 @issuers_router.get(
-    "/{issuer_id}", response=answers({200: IssuerOut}), summary="Get an external issuer"
+    "/{issuer_id}",
+    response=answers({200: IssuerOut}),
+    summary="Get an external issuer",
+    operation_id="sarafan_rewards_issuers_api_get_issuer",
 )
 def get_issuer(request: HttpRequest, issuer_id: str) -> dict[str, Any]:
-    return issuer_out(_issuer(_caller(request), issuer_id))
+    return issuer_out(by_id(_issuers(_caller(request)), issuer_id, "issuer"))
 
 
 @issuers_router.patch(
     "/{issuer_id}",
     response=answers({200: IssuerOut}, body=True),
     summary="Change an external issuer",
+    operation_id="sarafan_rewards_issuers_api_change_issuer",
 )
 def change_issuer(request: HttpRequest, issuer_id: str, payload: IssuerPatch) -> dict[str, Any]:
     caller = _caller(request)
-    issuer = _issuer(caller, issuer_id)
+    issuer = by_id(_issuers(caller), issuer_id, "issuer")
     changes: dict[str, Any] = {}
     for field in payload.model_fields_set:
         value = getattr(payload, field)

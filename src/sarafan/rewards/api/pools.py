@@ -7,9 +7,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 from pydantic import Field
 
-from sarafan.core.errors import NotFound
 from sarafan.core.money import PositiveAmount, money_str
-from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.pagination import ListQuery
 from sarafan.core.schemas import FreeText, ListOut, Strict, Url, answers, url_pattern
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
@@ -18,6 +17,7 @@ from sarafan.projects.services import ApiCaller
 from .. import pools
 from ..models import Brand, CertificatePool
 from ..schemas import BrandOut, PoolOut, UploadReportOut
+from .lists import by_id, of_caller, page_answer
 
 brands = Router(auth=secret_key_auth, tags=["brands"], by_alias=True, exclude_unset=True)
 pools_router = Router(auth=secret_key_auth, tags=["pools"], by_alias=True, exclude_unset=True)
@@ -88,40 +88,34 @@ def pool_out(pool: CertificatePool) -> dict[str, Any]:
     }
 
 
-def _brands(caller: ApiCaller) -> QuerySet[Brand]:
-    return Brand.objects.filter(project=caller.project, livemode=caller.livemode)
-
-
 def _brand(caller: ApiCaller, brand_id: str, param: str) -> Brand:
-    brand = _brands(caller).filter(public_id=brand_id).first()
-    if brand is None:
-        raise NotFound(f"No brand '{brand_id}'.", param=param)
-    return brand
+    return by_id(of_caller(Brand, caller), brand_id, "brand", param=param)
 
 
 def _pools(caller: ApiCaller) -> QuerySet[CertificatePool]:
-    queryset = CertificatePool.objects.filter(project=caller.project, livemode=caller.livemode)
-    return pools.with_stock(queryset.select_related("brand"))
+    return pools.with_stock(of_caller(CertificatePool, caller).select_related("brand"))
 
 
 def _pool(caller: ApiCaller, pool_id: str) -> CertificatePool:
-    pool = _pools(caller).filter(public_id=pool_id).first()
-    if pool is None:
-        raise NotFound(f"No pool '{pool_id}'.", param="id")
-    return pool
+    return by_id(_pools(caller), pool_id, "pool")
 
 
 @brands.get(
-    "", response=answers({200: ListOut[BrandOut]}), summary="List reward brands, newest first"
+    "",
+    response=answers({200: ListOut[BrandOut]}),
+    summary="List reward brands, newest first",
+    operation_id="sarafan_rewards_pools_api_list_brands",
 )
 def list_brands(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
-    page, has_more = paginate(
-        _brands(_caller(request)), limit=query.limit, starting_after=query.starting_after
-    )
-    return {"object": "list", "data": [brand_out(b) for b in page], "has_more": has_more}
+    return page_answer(of_caller(Brand, _caller(request)), query, brand_out)
 
 
-@brands.post("", response=answers({201: BrandOut}, body=True), summary="Add a reward brand")
+@brands.post(
+    "",
+    response=answers({201: BrandOut}, body=True),
+    summary="Add a reward brand",
+    operation_id="sarafan_rewards_pools_api_create_brand",
+)
 def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     brand = pools.create_brand(
@@ -135,27 +129,35 @@ def create_brand(request: HttpRequest, payload: BrandIn) -> Status[dict[str, Any
     return Status(201, brand_out(brand))
 
 
-@brands.get("/{brand_id}", response=answers({200: BrandOut}), summary="Get a reward brand")
+@brands.get(
+    "/{brand_id}",
+    response=answers({200: BrandOut}),
+    summary="Get a reward brand",
+    operation_id="sarafan_rewards_pools_api_get_brand",
+)
 def get_brand(request: HttpRequest, brand_id: str) -> dict[str, Any]:
     return brand_out(_brand(_caller(request), brand_id, "id"))
 
 
 @pools_router.get(
-    "", response=answers({200: ListOut[PoolOut]}), summary="List certificate pools with their stock"
+    "",
+    response=answers({200: ListOut[PoolOut]}),
+    summary="List certificate pools with their stock",
+    operation_id="sarafan_rewards_pools_api_list_pools",
 )
 def list_pools(request: HttpRequest, query: Query[PoolQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = _pools(caller)
     if query.brand:
         queryset = queryset.filter(brand=_brand(caller, query.brand, "brand"))
-    page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
-    return {"object": "list", "data": [pool_out(p) for p in page], "has_more": has_more}
+    return page_answer(queryset, query, pool_out)
 
 
 @pools_router.post(
     "",
     response=answers({201: PoolOut}, body=True),
     summary="Add a pool of one brand and denomination",
+    operation_id="sarafan_rewards_pools_api_create_pool",
 )
 def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -169,7 +171,10 @@ def create_pool(request: HttpRequest, payload: PoolIn) -> Status[dict[str, Any]]
 
 
 @pools_router.get(
-    "/{pool_id}", response=answers({200: PoolOut}), summary="Get a pool with its stock"
+    "/{pool_id}",
+    response=answers({200: PoolOut}),
+    summary="Get a pool with its stock",
+    operation_id="sarafan_rewards_pools_api_get_pool",
 )
 def get_pool(request: HttpRequest, pool_id: str) -> dict[str, Any]:
     return pool_out(_pool(_caller(request), pool_id))
@@ -186,6 +191,7 @@ def get_pool(request: HttpRequest, pool_id: str) -> dict[str, Any]:
         "report lists the rejected rows with the last characters of their code only. "
         "201 when codes were stored, 200 for a dry run or when no row was valid."
     ),
+    operation_id="sarafan_rewards_pools_api_upload_codes",
 )
 def upload_codes(
     request: HttpRequest, pool_id: str, payload: CodesUploadIn

@@ -9,7 +9,7 @@ from ninja import Query, Router, Status
 
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import NotFound
-from sarafan.core.pagination import ListQuery, paginate
+from sarafan.core.pagination import ListQuery
 from sarafan.core.schemas import ListOut, answers
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
@@ -35,6 +35,7 @@ from ..schemas import (
     reward_detail,
 )
 from ..sources import offered_brands
+from .lists import by_id, of_caller, page_answer
 
 rewards = Router(auth=secret_key_auth, tags=["rewards"], by_alias=True, exclude_unset=True)
 # Statuses in which the recipient may still choose the certificate's brand.
@@ -45,16 +46,13 @@ certificates = Router(
 
 
 def _rewards(caller: ApiCaller) -> QuerySet[Reward]:
-    return Reward.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
+    return of_caller(Reward, caller).select_related(
         "recipient", "referral", "campaign", "certificate", "brand", "banked_into__certificate"
     )
 
 
 def _reward(request: HttpRequest, reward_id: str) -> Reward:
-    reward = _rewards(_caller(request)).filter(public_id=reward_id).first()
-    if reward is None:
-        raise NotFound(f"No reward '{reward_id}'.", param="id")
-    return reward
+    return by_id(_rewards(_caller(request)), reward_id, "reward")
 
 
 def _participant(caller: ApiCaller, external_id: str, param: str) -> Participant:
@@ -71,7 +69,12 @@ class RewardQuery(ListQuery):
     brand: str | None = None
 
 
-@rewards.get("", response=answers({200: ListOut[RewardOut]}), summary="List rewards, newest first")
+@rewards.get(
+    "",
+    response=answers({200: ListOut[RewardOut]}),
+    summary="List rewards, newest first",
+    operation_id="sarafan_rewards_api_list_rewards",
+)
 def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, Any]:
     caller = _caller(request)
     queryset = _rewards(caller)
@@ -85,14 +88,14 @@ def list_rewards(request: HttpRequest, query: Query[RewardQuery]) -> dict[str, A
         queryset = queryset.filter(campaign__public_id=query.campaign)
     if query.brand:
         queryset = queryset.filter(brand__public_id=query.brand)
-    page, has_more = paginate(queryset, limit=query.limit, starting_after=query.starting_after)
-    return {"object": "list", "data": [reward_detail(r) for r in page], "has_more": has_more}
+    return page_answer(queryset, query, reward_detail)
 
 
 @rewards.post(
     "",
     response=answers({201: RewardOut}, body=True),
     summary="Give a reward by hand; issued at once",
+    operation_id="sarafan_rewards_api_create_reward",
 )
 def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
@@ -113,7 +116,10 @@ def create_reward(request: HttpRequest, payload: ManualRewardIn) -> Status[dict[
 
 
 @rewards.get(
-    "/{reward_id}", response=answers({200: RewardOut}), summary="Get a reward with its certificate"
+    "/{reward_id}",
+    response=answers({200: RewardOut}),
+    summary="Get a reward with its certificate",
+    operation_id="sarafan_rewards_api_get_reward",
 )
 def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     """Also the reward's history (each step is the event `reward.<status>`) and, while
@@ -130,15 +136,12 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     "/{reward_id}/brand",
     response=answers({200: RewardOut}, body=True),
     summary="Choose the brand of the certificate",
+    operation_id="sarafan_rewards_api_choose_brand",
 )
 def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -> dict[str, Any]:
     caller = _caller(request)
     reward = _reward(request, reward_id)
-    brand = Brand.objects.filter(
-        project=caller.project, livemode=caller.livemode, public_id=payload.brand
-    ).first()
-    if brand is None:
-        raise NotFound(f"No brand '{payload.brand}'.", param="brand")
+    brand = by_id(of_caller(Brand, caller), payload.brand, "brand", param="brand")
     waiting.choose_brand(reward, brand, actor="api")
     return reward_detail(_reward(request, reward_id))
 
@@ -147,6 +150,7 @@ def choose_brand(request: HttpRequest, reward_id: str, payload: BrandChoiceIn) -
     "/{reward_id}/retry",
     response=answers({200: RewardOut}, body=True),
     summary="Try to issue a waiting reward now",
+    operation_id="sarafan_rewards_api_retry",
 )
 def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     waiting.retry_now(_reward(request, reward_id), actor="api")
@@ -157,6 +161,7 @@ def retry(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     "/{reward_id}/resend",
     response=answers({200: DeliveryOut}, body=True),
     summary="E-mail the certificate again (queued: status sending until the worker sent it)",
+    operation_id="sarafan_rewards_api_resend",
 )
 def resend(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     from ..tasks import queue_resend
@@ -200,6 +205,7 @@ def _moderate(
     "/{reward_id}/approve",
     response=answers({200: RewardOut}, body=True),
     summary="Approve a held reward; issues it",
+    operation_id="sarafan_rewards_api_approve",
 )
 def approve(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
@@ -211,6 +217,7 @@ def approve(
     "/{reward_id}/reject",
     response=answers({200: RewardOut}, body=True),
     summary="Reject a reward not yet paid",
+    operation_id="sarafan_rewards_api_reject",
 )
 def reject(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
@@ -222,6 +229,7 @@ def reject(
     "/{reward_id}/cancel",
     response=answers({200: RewardOut}, body=True),
     summary="Cancel a reward; claws back the unredeemed balance",
+    operation_id="sarafan_rewards_api_cancel",
 )
 def cancel(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
@@ -243,6 +251,7 @@ def _certificate(request: HttpRequest, code: str) -> Certificate:
     "/{code}",
     response=answers({200: CertificateOut}),
     summary="Status and balance of a certificate",
+    operation_id="sarafan_rewards_api_get_certificate",
 )
 def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
     return certificate_out(_certificate(request, code), with_pin=False)
@@ -252,6 +261,7 @@ def get_certificate(request: HttpRequest, code: str) -> dict[str, Any]:
     "/{code}/redeem",
     response=answers({200: RedeemOut, 201: RedeemOut}, body=True),
     summary="Redeem part or all of the balance; once per order_id",
+    operation_id="sarafan_rewards_api_redeem",
 )
 def redeem(request: HttpRequest, code: str, payload: RedeemIn) -> Status[dict[str, Any]]:
     redemption, created = services.redeem_certificate(
