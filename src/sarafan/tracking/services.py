@@ -32,10 +32,12 @@ from sarafan.projects.models import Project
 from sarafan.referrals import services as referrals
 from sarafan.referrals.models import Referral
 from sarafan.referrals.services import EventContext
+from sarafan.rewards.errors import RewardError
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.rules import apply_rules
 from sarafan.rewards.services import BudgetContended, cancel_reward
 
+from .errors import EventError
 from .models import Event, EventType, Invite, Order, OrderStatus
 from .results import OrderFacts, Recorded, Repeated, Shape
 from .schemas import CustomerIn, EventIn, OrderIn
@@ -381,7 +383,7 @@ def _order_currency(
         raise InvalidRequest(
             f"The order is in {currency}, but campaign '{campaign.public_id}' pays in "
             f"{expected}; send orders in {expected} (amounts are not converted).",
-            code="currency_mismatch",
+            code=RewardError.CURRENCY_MISMATCH,
             param="order.currency",
         )
     return currency
@@ -513,11 +515,7 @@ def record_event(
     elif data.type == EventType.SHARE:
         return _share(project, livemode, data, shape)
     else:
-        raise InvalidRequest(
-            "Lead events arrive with the B2B lead pipeline; it is not enabled yet.",
-            code="unsupported_event_type",
-            param="type",
-        )
+        raise InvalidRequest(EventError.UNSUPPORTED_EVENT_TYPE, param="type")
     try:
         return handler(project, livemode, data, shape)
     except BudgetContended:
