@@ -22,7 +22,9 @@ from django.utils.translation import gettext_lazy as _
 from unfold.forms import ActionForm
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from sarafan.core.errors import SarafanError
+from sarafan.core.errors import refusal
+
+__all__ = ["refusal"]  # what a service's refusal says (core/errors.py), for every page
 
 # --- moderation: who may, and what a refusal says ------------------------------------------
 
@@ -35,20 +37,6 @@ def may_moderate(request: HttpRequest) -> bool:
 
 def actor(request: HttpRequest) -> str:
     return request.user.get_username()
-
-
-# The services' refusals by code, in the reader's language; others keep the service's text.
-REFUSALS = {
-    "not_in_review": _("This case is not in review any more: it was decided already."),
-    "already_reversed": _("This decision was already reversed."),
-    "already_paid_out": _("A reward of this case is already paid out; cancel it instead."),
-    "budget_exhausted": _("The campaign's budget no longer covers this reward."),
-    "invalid_decision": _("Choose to approve or to reject."),
-}
-
-
-def refusal(exc: SarafanError) -> str:
-    return str(REFUSALS.get(exc.code, exc.message))
 
 
 def local_time(moment: datetime) -> str:

@@ -26,6 +26,7 @@ from sarafan.rewards.moves import move
 
 from . import risk as scoring
 from .config import fraud_settings
+from .errors import ModerationError
 from .models import Alert, Decision, DecisionAction, Fingerprint, FlaggedSignal
 from .risk import Finding, Risk
 from .services import FLAGGABLE
@@ -174,7 +175,9 @@ def decide(*, referral: Referral, action: str, actor: str, reason: str = "") -> 
     """Approve or reject a referral in review, with its rewards in review."""
     referral = _locked_case(referral)
     if referral.status != ReferralStatus.REVIEW:
-        raise Conflict(f"The referral is {referral.status}, not in review.", code="not_in_review")
+        raise Conflict(
+            f"The referral is {referral.status}, not in review.", code=ModerationError.NOT_IN_REVIEW
+        )
     if action == APPROVE:
         referral.status = _settled_status(referral)
         referral.save(update_fields=["status"])
@@ -185,7 +188,7 @@ def decide(*, referral: Referral, action: str, actor: str, reason: str = "") -> 
         _reject_rewards(referral, reason or "rejected in review", actor)
         _rejected(referral)
     else:
-        raise Conflict(f"Unknown decision '{action}'.", code="invalid_decision")
+        raise Conflict(f"Unknown decision '{action}'.", code=ModerationError.INVALID_DECISION)
     decision = Decision.objects.create(
         project_id=referral.project_id,
         livemode=referral.livemode,
@@ -206,7 +209,7 @@ def decide_reward(*, reward: Reward, action: str, actor: str, reason: str = "") 
     elif action == REJECT:
         rewards.reject_reward(reward=reward, actor=actor, note=reason)
     else:
-        raise Conflict(f"Unknown decision '{action}'.", code="invalid_decision")
+        raise Conflict(f"Unknown decision '{action}'.", code=ModerationError.INVALID_DECISION)
     return Decision.objects.create(
         project_id=reward.project_id,
         livemode=reward.livemode,
@@ -241,9 +244,7 @@ def _reserve_again(reward: Reward) -> None:
                 "The referrer's monthly limit no longer allows this reward.", code=reason
             )
     if not rewards.reserve(reward.campaign_id, reward.amount, 1):
-        raise Conflict(
-            "The campaign's budget no longer covers this reward.", code="budget_exhausted"
-        )
+        raise Conflict(rewards.BUDGET_EXHAUSTED)
 
 
 @transaction.atomic
@@ -251,7 +252,7 @@ def reverse(*, decision: Decision, actor: str, reason: str = "") -> Decision:
     """Undo a decision while nothing of its case is paid out: the case is back in review."""
     decision = Decision.objects.select_for_update(no_key=True).get(pk=decision.pk)
     if decision.reversed_at is not None:
-        raise Conflict("This decision was already reversed.", code="already_reversed")
+        raise Conflict(ModerationError.ALREADY_REVERSED)
     referral: Referral | None = None
     if decision.reward_id is not None:
         cases = Reward.objects.filter(pk=decision.reward_id)
@@ -260,10 +261,7 @@ def reverse(*, decision: Decision, actor: str, reason: str = "") -> Decision:
         cases = Reward.objects.filter(referral=referral)
     held = list(cases.select_for_update(no_key=True).order_by("pk"))
     if any(reward.status in PAID_OUT for reward in held):
-        raise Conflict(
-            "A reward of this case is already paid out; cancel it instead.",
-            code="already_paid_out",
-        )
+        raise Conflict(ModerationError.ALREADY_PAID_OUT)
     note = f"decision {decision.public_id} reversed" + (f": {reason}" if reason else "")
     for reward in held:
         if decision.action == REJECT and reward.status == R.REJECTED:

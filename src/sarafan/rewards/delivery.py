@@ -36,6 +36,7 @@ from sarafan.participants.models import Participant
 from sarafan.participants.schemas import portal_url
 from sarafan.projects.models import Project
 
+from .errors import RewardError
 from .models import (
     Certificate,
     CertificateStatus,
@@ -49,19 +50,14 @@ from .moves import move
 
 logger = logging.getLogger("sarafan.rewards.delivery")
 
-NOTHING_TO_SEND = "nothing_to_send"
-NO_EMAIL = "no_email"
-EMAIL_DISABLED = "email_disabled"
+NOTHING_TO_SEND = RewardError.NOTHING_TO_SEND
+NO_EMAIL = RewardError.NO_EMAIL
+EMAIL_DISABLED = RewardError.EMAIL_DISABLED
 # Roubles are written with their sign, as Russians read them; other currencies by code.
 CURRENCY_SIGNS = {"RUB": "₽"}
 MAX_ERROR = 500
 # Sends of one delivery a dead worker may interrupt before it is failed (take_over).
 MAX_ATTEMPTS = 3
-_REFUSALS = {
-    NOTHING_TO_SEND: "The reward has no active, unexpired certificate to send.",
-    NO_EMAIL: "The recipient has no e-mail address.",
-    EMAIL_DISABLED: "E-mailing certificates is turned off for this project.",
-}
 
 
 def mask_email(address: str) -> str:
@@ -97,8 +93,8 @@ def _parcel(reward_id: int) -> Parcel:
     return Parcel(reward, certificate, reward.recipient, reward.project)
 
 
-def _refusal(parcel: Parcel) -> str | None:
-    """Why nothing can be e-mailed for this reward (a code of _REFUSALS), or None."""
+def _refusal(parcel: Parcel) -> RewardError | None:
+    """Why nothing can be e-mailed for this reward, or None."""
     if not parcel.project.email_rewards:
         return EMAIL_DISABLED
     if not parcel.recipient.email or parcel.recipient.erased_at is not None:
@@ -194,7 +190,7 @@ def claim_resend(reward: Reward, *, actor: str) -> tuple[Delivery, bool]:
     parcel = _parcel(reward.pk)
     refusal = _refusal(parcel)
     if refusal is not None:
-        raise Conflict(_REFUSALS[refusal], code=refusal)
+        raise Conflict(refusal)
     delivery = _unsent(parcel, kind=DeliveryKind.CERTIFICATE, actor=actor)
     try:
         with transaction.atomic():
@@ -241,7 +237,7 @@ def send_claimed(pk: int) -> Delivery | None:
     parcel = _parcel(delivery.reward_id)
     refusal = _refusal(parcel)
     if refusal is not None:  # changed while it waited: erased, turned off, cancelled
-        delivery.status, delivery.error = DeliveryStatus.FAILED, _REFUSALS[refusal]
+        delivery.status, delivery.error = DeliveryStatus.FAILED, refusal.english
         delivery.save(update_fields=["status", "error"])
         return delivery
     delivery.to = parcel.recipient.email
@@ -470,7 +466,7 @@ def take_over(pk: int, *, now: datetime, claimed_before: datetime) -> bool:
         return False  # another sweep took it over first
     delivery.claimed_at, delivery.attempts = now, delivery.attempts + 1
     parcel = _parcel(delivery.reward_id)
-    refusal = _refusal(parcel)
+    refusal: str | None = _refusal(parcel)
     if refusal is None and delivery.kind == DeliveryKind.CERTIFICATE:
         refusal = _already_sent(parcel.reward, delivery)
     if refusal is not None:

@@ -17,6 +17,7 @@ from sarafan.core.errors import InvalidRequest
 from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
+from .errors import RewardError
 from .models import Brand, Issuer
 
 __all__ = [
@@ -70,7 +71,7 @@ def _url(value: str) -> str:
         raise InvalidRequest(
             "url is on a local or private network, which Sarafan does not call "
             "(SARAFAN_OUTBOUND_ALLOW_HOSTS lists the host names allowed there).",
-            code="address_not_allowed",
+            code=RewardError.ADDRESS_NOT_ALLOWED,
             param="url",
         ) from None
     return url
@@ -113,9 +114,7 @@ def _attempts(value: int) -> int:
 
 def _brand(brand: Brand | None, project_id: int, livemode: bool) -> Brand | None:
     if brand is not None and (brand.project_id != project_id or brand.livemode != livemode):
-        raise InvalidRequest(
-            "The brand belongs to another project or mode.", code="brand_mismatch", param="brand"
-        )
+        raise InvalidRequest(RewardError.BRAND_MISMATCH, param="brand")
     return brand
 
 

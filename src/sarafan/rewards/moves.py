@@ -13,6 +13,7 @@ from datetime import datetime
 from sarafan.core.errors import Conflict
 
 from . import announce
+from .errors import RewardError
 from .models import Reward, RewardEvent, RewardStatus
 from .transitions import can_move
 
@@ -23,7 +24,7 @@ def _check(from_status: str, to_status: str) -> None:
     if not can_move(from_status, to_status):
         raise Conflict(
             f"A reward cannot go from '{from_status}' to '{to_status}'.",
-            code="invalid_status_transition",
+            code=RewardError.INVALID_STATUS_TRANSITION,
         )
 
 

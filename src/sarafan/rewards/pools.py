@@ -28,6 +28,7 @@ from sarafan.core.validation import refuse_control_characters
 from sarafan.projects.models import Project
 
 from . import announce, queue
+from .errors import RewardError
 from .models import (
     Brand,
     CertificatePool,
@@ -194,14 +195,14 @@ def _header(reader: Any) -> dict[str, int]:
     except StopIteration:
         raise InvalidRequest(
             "The CSV is empty; it needs the header row code,pin,nominal,expiry.",
-            code="csv_header",
+            code=RewardError.CSV_HEADER,
             param="csv",
         ) from None
     names = [name.strip().lower().lstrip("\ufeff") for name in header]
     if sorted(names) != sorted(COLUMNS):
         raise InvalidRequest(
             f"The CSV header must be code,pin,nominal,expiry; got {','.join(names)[:200]}.",
-            code="csv_header",
+            code=RewardError.CSV_HEADER,
             param="csv",
         )
     return {name: names.index(name) for name in COLUMNS}
@@ -278,7 +279,9 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
             report.rows += 1
             if report.rows > MAX_ROWS:
                 raise InvalidRequest(
-                    f"At most {MAX_ROWS} codes per upload.", code="too_many_rows", param="csv"
+                    f"At most {MAX_ROWS} codes per upload.",
+                    code=RewardError.TOO_MANY_ROWS,
+                    param="csv",
                 )
             parsed = _parse_row(values, columns, reader.line_num, pool, now)
             if not isinstance(parsed, _Row):
@@ -296,7 +299,7 @@ def upload_codes(*, pool: CertificatePool, csv_text: str, dry_run: bool) -> dict
     except csv.Error as exc:
         raise InvalidRequest(
             f"The CSV cannot be read at line {reader.line_num}: {exc}.",
-            code="csv_malformed",
+            code=RewardError.CSV_MALFORMED,
             param="csv",
         ) from None
 
@@ -443,9 +446,7 @@ def _allocate_by_conditional_update(
         )
         if taken:
             return PoolCode.objects.get(pk=candidate)
-    raise Conflict(
-        "The pool is too busy to hand out a code right now; try again.", code="pool_busy"
-    )
+    raise Conflict(RewardError.POOL_BUSY)
 
 
 def _alert_if_low(pool: CertificatePool, now: datetime) -> None:

@@ -273,8 +273,22 @@ def history_out(event: RewardEvent) -> dict[str, Any]:
     }
 
 
-def brand_out(brand: Brand) -> dict[str, Any]:
-    return {"id": brand.public_id, "name": brand.name, "logo_url": brand.logo_url or None}
+def brand_out(brand: Brand, *, option: bool = False) -> dict[str, Any]:
+    """A brand as the API answers it (BrandOut), or as one of the brands a reward's
+    recipient may choose (BrandOptionOut: its id, name and logo only)."""
+    logo_url = brand.logo_url or None
+    if option:
+        return {"id": brand.public_id, "name": brand.name, "logo_url": logo_url}
+    return {
+        "id": brand.public_id,
+        "object": "brand",
+        "livemode": brand.livemode,
+        "name": brand.name,
+        "logo_url": logo_url,
+        "terms": brand.terms,
+        "currency": brand.currency,
+        "created_at": brand.created_at.isoformat(),
+    }
 
 
 def redemption_out(redemption: Redemption) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
 from . import announce, fulfilment, queue
+from .errors import RewardError
 from .models import (
     Certificate,
     CertificateStatus,
@@ -36,8 +37,8 @@ from .moves import move, start
 from .transitions import COUNTED, can_move
 
 S = RewardStatus
-LIMIT_PER_REFERRER = "limit_per_referrer"
-BUDGET_EXHAUSTED = "budget_exhausted"
+LIMIT_PER_REFERRER = RewardError.LIMIT_PER_REFERRER
+BUDGET_EXHAUSTED = RewardError.BUDGET_EXHAUSTED
 
 
 def month_start(now: datetime) -> datetime:
@@ -72,7 +73,7 @@ def limit_reason(
     amount: Decimal,
     as_referrer: bool,
     budget: bool = True,
-) -> str | None:
+) -> RewardError | None:
     """Why a new reward of `amount` would cross a campaign limit, or None.
 
     With `budget`, the campaign row must be locked (its counters are read); the monthly
@@ -380,7 +381,7 @@ def create_manual_reward(
         raise InvalidRequest(
             f"The reward is in {currency}, but campaign '{campaign.public_id}' pays in "
             f"{campaign.currency} (amounts are not converted).",
-            code="currency_mismatch",
+            code=RewardError.CURRENCY_MISMATCH,
             param="currency",
         )
     if campaign is not None:
@@ -389,7 +390,7 @@ def create_manual_reward(
             campaign=campaign, recipient=recipient, amount=amount, as_referrer=False
         )
         if reason:
-            raise Conflict("The campaign's budget does not allow this reward.", code=reason)
+            raise Conflict(reason)
         Campaign.objects.filter(pk=campaign.pk).update(
             spent=F("spent") + amount, rewards_count=F("rewards_count") + 1
         )
@@ -427,14 +428,16 @@ def redeem_certificate(
         if previous.amount != amount:
             raise Conflict(
                 f"Order '{order_id}' already redeemed {previous.amount} from this certificate.",
-                code="order_already_redeemed",
+                code=RewardError.ORDER_ALREADY_REDEEMED,
                 param="order_id",
             )
         return previous, False
     if certificate.status != CertificateStatus.ACTIVE:
-        raise Conflict(f"The certificate is {certificate.status}.", code="certificate_not_active")
+        raise Conflict(
+            f"The certificate is {certificate.status}.", code=RewardError.CERTIFICATE_NOT_ACTIVE
+        )
     if certificate.expires_at <= timezone.now():
-        raise Conflict("The certificate has expired.", code="certificate_expired")
+        raise Conflict(RewardError.CERTIFICATE_EXPIRED)
     # The conditional update is the guard: the balance can never go below zero.
     updated = Certificate.objects.filter(pk=certificate.pk, balance__gte=amount).update(
         balance=F("balance") - amount
@@ -442,7 +445,7 @@ def redeem_certificate(
     if not updated:
         raise Conflict(
             f"The balance is {certificate.balance}; it cannot cover {amount}.",
-            code="insufficient_balance",
+            code=RewardError.INSUFFICIENT_BALANCE,
             param="amount",
         )
     certificate.refresh_from_db(fields=["balance"])

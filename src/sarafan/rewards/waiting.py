@@ -19,6 +19,7 @@ from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.participants.models import Participant
 
 from . import announce, queue
+from .errors import RewardError
 from .fulfilment import settle
 from .models import Brand, Reward, RewardStatus, Waiting
 from .sources import offered_brands
@@ -123,7 +124,7 @@ def retry_now(reward: Reward, *, actor: str) -> Reward:
     with transaction.atomic():
         locked = Reward.objects.select_for_update(no_key=True).get(pk=reward.pk)
         if locked.status != S.APPROVED or not locked.waiting:
-            raise Conflict("This reward is not waiting to be issued.", code="not_waiting")
+            raise Conflict(RewardError.NOT_WAITING)
         if locked.waiting in {Waiting.ISSUER, Waiting.ISSUER_FAILED}:
             locked.waiting = Waiting.ISSUER
             locked.attempts = 0
@@ -148,7 +149,7 @@ def choose_brand(reward: Reward, brand: Brand, *, actor: str) -> Reward:
             S.REVIEW,
             S.APPROVED,
         }:
-            raise Conflict("The brand of this reward can no longer change.", code="brand_final")
+            raise Conflict(RewardError.BRAND_FINAL)
         if brand.pk not in {b.pk for b in offered_brands(locked)}:
             raise InvalidRequest("This brand is not offered for this reward.", param="brand")
         locked.brand = brand

@@ -9,10 +9,19 @@ from sarafan.core.schemas import answers
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 
-from .schemas import BatchIn, BatchOut, EventIn, EventOut
+from .results import Recorded, Repeated
+from .schemas import BatchIn, BatchOut, EventIn, EventOut, event_answer
 from .services import record_batch, record_event
 
 router = Router(auth=secret_key_auth, tags=["events"], by_alias=True, exclude_unset=True)
+
+
+def _answer(result: Recorded | Repeated) -> dict[str, Any]:
+    """A new event's answer as event_answer shaped it (and the event keeps), or the first
+    answer of an order seen before, as it was stored (by whichever version gave it)."""
+    answer = result.answer
+    assert answer is not None  # record_event shapes every Recorded
+    return answer
 
 
 @router.post(
@@ -22,8 +31,10 @@ router = Router(auth=secret_key_auth, tags=["events"], by_alias=True, exclude_un
 )
 def create(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
-    status, body = record_event(project=caller.project, livemode=caller.livemode, data=payload)
-    return Status(status, body)
+    result = record_event(
+        project=caller.project, livemode=caller.livemode, data=payload, shape=event_answer
+    )
+    return Status(201 if result.new else 200, _answer(result))
 
 
 @router.post(
@@ -33,5 +44,11 @@ def create(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any]]:
 )
 def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     caller = _caller(request)
-    results = record_batch(project=caller.project, livemode=caller.livemode, items=payload.events)
-    return {"object": "list", "results": results}
+    results = record_batch(
+        project=caller.project, livemode=caller.livemode, items=payload.events, shape=event_answer
+    )
+    return {
+        "object": "list",
+        # Each event's answer, or its error in place.
+        "results": [r if isinstance(r, dict) else _answer(r) for r in results],
+    }

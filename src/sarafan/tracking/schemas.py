@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.config import JsonDict
 
-from sarafan.core.money import Amount
+from sarafan.core.money import Amount, money_str
 from sarafan.core.schemas import (
     ErrorOut,
     EventTime,
@@ -16,7 +16,12 @@ from sarafan.core.schemas import (
     Timestamp,
 )
 from sarafan.fraud.schemas import RiskOut
+from sarafan.fraud.services import risk_out
 from sarafan.participants.schemas import CONSENT, EMAIL, PHONE, Tag
+from sarafan.referrals.models import Referral
+from sarafan.rewards.models import Reward
+
+from .results import OrderFacts, Recorded
 
 Short = Annotated[str, Field(max_length=500)]
 
@@ -182,3 +187,82 @@ class EventOut(Out):
 class BatchOut(Out):
     object: Literal["list"]
     results: list[EventOut | ErrorOut] = Field(description="one per event, in order")
+
+
+# --- shaping an answer --------------------------------------------------------------------
+# As every answer of the API (core/schemas.py): plain JSON values, checked against EventOut
+# once, on the way out.
+
+
+def event_answer(result: Recorded) -> dict[str, Any]:
+    """A new event's answer (EventOut; API.md, "Events"), shaped from what recording it did."""
+    event, referral = result.event, result.referral
+    names = {}
+    if referral is not None:
+        names = {
+            referral.referrer_id: referral.referrer.external_id,
+            referral.referee_id: referral.referee.external_id,
+        }
+    answer: dict[str, Any] = {
+        "id": event.public_id,
+        "object": "event",
+        "type": event.type,
+        "livemode": event.livemode,
+        "occurred_at": event.occurred_at.isoformat(),
+        "customer": event.participant.external_id if event.participant else None,
+    }
+    if result.order is not None:
+        answer["order"] = _order_answer(result.order)
+    if result.clawed_back is not None:
+        answer["clawed_back"] = money_str(result.clawed_back)
+    if result.channel is not None:
+        answer["channel"] = result.channel
+    answer["referral"] = _referral_answer(referral)
+    answer["rewards"] = [_reward_answer(r, names.get(r.recipient_id, "")) for r in result.rewards]
+    answer["fraud"] = _fraud_answer(referral, result.reasons)
+    return answer
+
+
+def _order_answer(order: OrderFacts) -> dict[str, Any]:
+    """EventOrderOut: an order event's amount and whether it counted, or a refund's status."""
+    if order.status is not None:
+        return {"id": order.id, "status": order.status}
+    return {
+        "id": order.id,
+        "amount": money_str(order.amount),
+        "currency": order.currency,
+        "first": order.first,
+        "qualifies": order.qualifies,
+    }
+
+
+def _referral_answer(referral: Referral | None) -> dict[str, Any] | None:
+    if referral is None:
+        return None
+    return {
+        "id": referral.public_id,
+        "referrer": referral.referrer.external_id,
+        "referee": referral.referee.external_id,
+        "status": referral.status,
+        "channel": referral.channel,
+    }
+
+
+def _reward_answer(reward: Reward, recipient_external_id: str) -> dict[str, Any]:
+    return {
+        "id": reward.public_id,
+        "recipient": recipient_external_id,
+        "amount": money_str(reward.amount),
+        "currency": reward.currency,
+        "status": reward.status,
+        "available_at": reward.available_at.isoformat(),
+    }
+
+
+def _fraud_answer(referral: Referral | None, extra_reasons: tuple[str, ...]) -> dict[str, Any]:
+    """API.md's `fraud` object: the referral's risk plus why rewards were not created."""
+    reasons = list(referral.risk_reasons) if referral is not None else []
+    reasons += [reason for reason in extra_reasons if reason not in reasons]
+    if referral is None:
+        return risk_out(0.0, "allow", reasons, {})
+    return risk_out(referral.risk_score, referral.risk_decision, reasons, referral.risk_details)

@@ -6,6 +6,8 @@ one's answer instead of rewarding again.
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,18 +25,21 @@ from sarafan.core.money import DEFAULT_CURRENCY, money_str
 from sarafan.core.validation import validation_error
 from sarafan.events import outbox as events
 from sarafan.fraud.scan import check_refund_rate
-from sarafan.fraud.services import record_signals, risk_out
+from sarafan.fraud.services import record_signals
 from sarafan.participants.models import Participant
 from sarafan.participants.services import upsert_participant
 from sarafan.projects.models import Project
 from sarafan.referrals import services as referrals
 from sarafan.referrals.models import Referral
 from sarafan.referrals.services import EventContext
+from sarafan.rewards.errors import RewardError
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.rules import apply_rules
 from sarafan.rewards.services import BudgetContended, cancel_reward
 
+from .errors import EventError
 from .models import Event, EventType, Invite, Order, OrderStatus
+from .results import OrderFacts, Recorded, Repeated, Shape
 from .schemas import CustomerIn, EventIn, OrderIn
 
 logger = logging.getLogger("sarafan.tracking")
@@ -77,73 +82,37 @@ def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> 
     return participant
 
 
-def reward_out(reward: Reward, recipient_external_id: str) -> dict[str, Any]:
-    return {
-        "id": reward.public_id,
-        "recipient": recipient_external_id,
-        "amount": money_str(reward.amount),
-        "currency": reward.currency,
-        "status": reward.status,
-        "available_at": reward.available_at.isoformat(),
-    }
-
-
-def referral_summary(referral: Referral | None) -> dict[str, Any] | None:
-    if referral is None:
-        return None
-    return {
-        "id": referral.public_id,
-        "referrer": referral.referrer.external_id,
-        "referee": referral.referee.external_id,
-        "status": referral.status,
-        "channel": referral.channel,
-    }
-
-
-def _fraud(referral: Referral | None, extra_reasons: list[str]) -> dict[str, Any]:
-    """API.md's `fraud` object: the referral's risk plus why rewards were not created."""
-    reasons = list(referral.risk_reasons) if referral is not None else []
-    reasons += [reason for reason in extra_reasons if reason not in reasons]
-    if referral is None:
-        return risk_out(0.0, "allow", reasons, {})
-    return risk_out(referral.risk_score, referral.risk_decision, reasons, referral.risk_details)
-
-
 def _finish(
     event: Event,
+    shape: Shape,
     *,
     referral: Referral | None,
     rewards: list[Reward],
     reasons: list[str],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build the API answer, store it on the event (replays return it), and return it."""
-    names = {}
-    if referral is not None:
-        names = {
-            referral.referrer_id: referral.referrer.external_id,
-            referral.referee_id: referral.referee.external_id,
-        }
-    response: dict[str, Any] = {
-        "id": event.public_id,
-        "object": "event",
-        "type": event.type,
-        "livemode": event.livemode,
-        "occurred_at": event.occurred_at.isoformat(),
-        "customer": event.participant.external_id if event.participant else None,
-        **(extra or {}),
-        "referral": referral_summary(referral),
-        "rewards": [reward_out(r, names.get(r.recipient_id, "")) for r in rewards],
-        "fraud": _fraud(referral, reasons),
-    }
+    order: OrderFacts | None = None,
+    clawed_back: Decimal | None = None,
+    channel: str | None = None,
+) -> Recorded:
+    """The event's result, with the answer `shape` makes of it stored on the event (a
+    replay of the order answers it again)."""
+    result = Recorded(
+        event=event,
+        referral=referral,
+        rewards=tuple(rewards),
+        reasons=tuple(reasons),
+        order=order,
+        clawed_back=clawed_back,
+        channel=channel,
+    )
+    answer = shape(result)
     event.referral = referral
-    event.response = response
+    event.response = answer
     # created_at names the event's partition on PostgreSQL (tracking_event is partitioned by
     # month), so the UPDATE looks in one partition instead of probing every month's index.
     Event.objects.filter(pk=event.pk, created_at=event.created_at).update(
-        referral=referral, response=response
+        referral=referral, response=answer
     )
-    return response
+    return replace(result, answer=answer)
 
 
 # Personal data lives on the participant (where erasure reaches it), never in event payloads.
@@ -216,8 +185,8 @@ def _attribute(
 
 
 def _signup(
-    project: Project, livemode: bool, data: EventIn, *, exact: bool = False
-) -> tuple[int, dict[str, Any]]:
+    project: Project, livemode: bool, data: EventIn, shape: Shape, *, exact: bool = False
+) -> Recorded:
     occurred_at = _occurred_at(data)
     campaign = _campaign(project, livemode, data.campaign)
     with events.atomic():
@@ -238,18 +207,18 @@ def _signup(
             exact=exact,
             known=attribution.terms,
         )
-        response = _finish(
+        return _finish(
             event,
+            shape,
             referral=attribution.referral,
             rewards=rewards,
             reasons=attribution.reasons + reasons,
         )
-    return 201, response
 
 
 def _order(
-    project: Project, livemode: bool, data: EventIn, *, exact: bool = False
-) -> tuple[int, dict[str, Any]]:
+    project: Project, livemode: bool, data: EventIn, shape: Shape, *, exact: bool = False
+) -> Recorded | Repeated:
     if data.order is None:
         raise InvalidRequest("An order event needs 'order'.", param="order")
     if data.order.status == "paid" and data.order.amount is None:
@@ -258,7 +227,7 @@ def _order(
     campaign = _campaign(project, livemode, data.campaign)
     try:
         return _record_order(
-            project, livemode, data, data.order, occurred_at, campaign, exact=exact
+            project, livemode, data, data.order, occurred_at, campaign, shape, exact=exact
         )
     except IntegrityError:
         # The same order id arrived for another customer at the same moment: the Order
@@ -266,7 +235,7 @@ def _order(
         first = _previous_answer(project, livemode, data.order.id)
         if first is None:
             raise
-        return 200, first
+        return Repeated(first)
 
 
 def _record_order(
@@ -276,14 +245,15 @@ def _record_order(
     order_in: OrderIn,
     occurred_at: datetime,
     campaign: Campaign | None,
+    shape: Shape,
     *,
     exact: bool,
-) -> tuple[int, dict[str, Any]]:
+) -> Recorded | Repeated:
     with events.atomic():
         customer = _customer(project, livemode, data.customer)
         previous = _previous_answer(project, livemode, order_in.id)
         if previous is not None:
-            return 200, previous
+            return Repeated(previous)
         paid_first = order_in.status == "paid" and customer.paid_orders == 0
         context = _context(
             project, livemode, data, customer, ordered_at=occurred_at if paid_first else None
@@ -312,27 +282,24 @@ def _record_order(
             channel=referral.channel if referral else "",
         )
         if order_in.status != "paid":
-            response = _finish(event, referral=referral, rewards=[], reasons=attribution.reasons)
-            return 201, response
+            return _finish(event, shape, referral=referral, rewards=[], reasons=attribution.reasons)
         if not order_in.amount:
             # A paid order must be positive to count: a 0.00 order is recorded, but it is not
             # the customer's first (or any) purchase and earns nothing.
-            response = _finish(
+            return _finish(
                 event,
+                shape,
                 referral=referral,
                 rewards=[],
                 reasons=[*attribution.reasons, ZERO_AMOUNT],
-                extra={
-                    "order": {
-                        "id": order_in.id,
-                        "amount": money_str(order_in.amount),
-                        "currency": currency,
-                        "first": False,
-                        "qualifies": False,
-                    }
-                },
+                order=OrderFacts(
+                    id=order_in.id,
+                    amount=order_in.amount,
+                    currency=currency,
+                    first=False,
+                    qualifies=False,
+                ),
             )
-            return 201, response
         is_first = customer.paid_orders == 0
         # Without a savepoint: a duplicate order id fails the whole transaction (see _order).
         order = Order.objects.create(
@@ -366,22 +333,20 @@ def _record_order(
             exact=exact,
             known=terms,
         )
-        response = _finish(
+        return _finish(
             event,
+            shape,
             referral=referral,
             rewards=rewards,
             reasons=attribution.reasons + reasons,
-            extra={
-                "order": {
-                    "id": order.order_id,
-                    "amount": money_str(order.amount),
-                    "currency": order.currency,
-                    "first": is_first,
-                    "qualifies": True,
-                }
-            },
+            order=OrderFacts(
+                id=order.order_id,
+                amount=order.amount,
+                currency=order.currency,
+                first=is_first,
+                qualifies=True,
+            ),
         )
-    return 201, response
 
 
 def _announce_order(order: Order, type: str, *, customer: str) -> None:
@@ -418,7 +383,7 @@ def _order_currency(
         raise InvalidRequest(
             f"The order is in {currency}, but campaign '{campaign.public_id}' pays in "
             f"{expected}; send orders in {expected} (amounts are not converted).",
-            code="currency_mismatch",
+            code=RewardError.CURRENCY_MISMATCH,
             param="order.currency",
         )
     return currency
@@ -434,7 +399,7 @@ def _previous_answer(project: Project, livemode: bool, order_id: str) -> dict[st
     return response
 
 
-def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+def _refund(project: Project, livemode: bool, data: EventIn, shape: Shape) -> Recorded | Repeated:
     if data.order is None:
         raise InvalidRequest("A refund needs 'order.id'.", param="order")
     occurred_at = _occurred_at(data)
@@ -461,7 +426,7 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
                 .first()
             )
             if earlier is not None:
-                return 200, earlier.response
+                return Repeated(earlier.response)
         order.status = OrderStatus.REFUNDED
         order.refunded_at = occurred_at
         order.save(update_fields=["status", "refunded_at"])
@@ -493,20 +458,18 @@ def _refund(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[
             cancelled.append(reward)
         if order.referral is not None:
             check_refund_rate(order.referral)
-        response = _finish(
+        return _finish(
             event,
+            shape,
             referral=order.referral,
             rewards=cancelled,
             reasons=[],
-            extra={
-                "order": {"id": order.order_id, "status": order.status},
-                "clawed_back": money_str(clawed_back),
-            },
+            order=OrderFacts(id=order.order_id, status=order.status),
+            clawed_back=clawed_back,
         )
-    return 201, response
 
 
-def _share(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
+def _share(project: Project, livemode: bool, data: EventIn, shape: Shape) -> Recorded:
     if not data.participant:
         raise InvalidRequest(
             "A share needs 'participant' (the sharer's external_id).", param="participant"
@@ -534,57 +497,58 @@ def _share(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
                 email_hash=referrals.email_hash(data.invitee.email),
                 channel=channel,
             )
-        response = _finish(event, referral=None, rewards=[], reasons=[], extra={"channel": channel})
-    return 201, response
+        return _finish(event, shape, referral=None, rewards=[], reasons=[], channel=channel)
 
 
-def record_event(*, project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[str, Any]]:
-    """Accept one event; returns the HTTP status (201 new, 200 an order already seen) and body."""
+def record_event(
+    *, project: Project, livemode: bool, data: EventIn, shape: Shape
+) -> Recorded | Repeated:
+    """Accept one event: what it did (Recorded, with the answer `shape` made of it), or the
+    first answer of an order or refund already accepted (Repeated)."""
+    handler: Callable[..., Recorded | Repeated]
     if data.type == EventType.SIGNUP:
         handler = _signup
     elif data.type == EventType.ORDER:
         handler = _order
     elif data.type == EventType.REFUND:
-        return _refund(project, livemode, data)
+        return _refund(project, livemode, data, shape)
     elif data.type == EventType.SHARE:
-        return _share(project, livemode, data)
+        return _share(project, livemode, data, shape)
     else:
-        raise InvalidRequest(
-            "Lead events arrive with the B2B lead pipeline; it is not enabled yet.",
-            code="unsupported_event_type",
-            param="type",
-        )
+        raise InvalidRequest(EventError.UNSUPPORTED_EVENT_TYPE, param="type")
     try:
-        return handler(project, livemode, data)
+        return handler(project, livemode, data, shape)
     except BudgetContended:
         # The campaign's budget or max rewards is nearly used up: everything this event
         # wrote was rolled back, and it runs again deciding reward by reward.
-        return handler(project, livemode, data, exact=True)
+        return handler(project, livemode, data, shape, exact=True)
 
 
 def record_batch(
-    *, project: Project, livemode: bool, items: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Accept up to 1000 events in order; each answer is the event's body or its own error.
+    *, project: Project, livemode: bool, items: list[dict[str, Any]], shape: Shape
+) -> list[Recorded | Repeated | dict[str, Any]]:
+    """Accept up to 1000 events in order; each result is the event's (as record_event's) or
+    its own error, in API.md's error shape.
 
     Each item is checked and recorded on its own, in a savepoint: an item that is refused,
     or that fails in a way nobody foresaw, leaves the items before it committed and the
     ones after it processed, and answers an `error` in its place instead of ending the batch.
     """
-    results: list[dict[str, Any]] = []
+    results: list[Recorded | Repeated | dict[str, Any]] = []
     for index, item in enumerate(items):
+        result: Recorded | Repeated | dict[str, Any]
         try:
             with transaction.atomic():
                 data = EventIn.model_validate(item)
-                _, body = record_event(project=project, livemode=livemode, data=data)
+                result = record_event(project=project, livemode=livemode, data=data, shape=shape)
         except PydanticError as exc:
-            body = validation_error([dict(e) for e in exc.errors()])[1]
+            result = validation_error([dict(e) for e in exc.errors()])[1]
         except SarafanError as exc:
-            body = exc.as_body()
+            result = exc.as_body()
         except Exception:
             logger.exception("batch item %d of project %s failed", index, project.public_id)
-            body = error_body(
+            result = error_body(
                 "server", "server_error", "This event could not be recorded; it was logged."
             )
-        results.append(body)
+        results.append(result)
     return results

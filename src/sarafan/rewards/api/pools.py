@@ -16,7 +16,7 @@ from sarafan.projects.services import ApiCaller
 
 from .. import pools
 from ..models import Brand, CertificatePool
-from ..schemas import BrandOut, PoolOut, UploadReportOut
+from ..schemas import BrandOut, PoolOut, UploadReportOut, brand_out
 from .lists import by_id, of_caller, page_answer
 
 brands = Router(auth=secret_key_auth, tags=["brands"], by_alias=True, exclude_unset=True)
@@ -52,19 +52,6 @@ class CodesUploadIn(Strict):
 
 class PoolQuery(ListQuery):
     brand: str | None = None
-
-
-def brand_out(brand: Brand) -> dict[str, Any]:
-    return {
-        "id": brand.public_id,
-        "object": "brand",
-        "livemode": brand.livemode,
-        "name": brand.name,
-        "logo_url": brand.logo_url or None,
-        "terms": brand.terms,
-        "currency": brand.currency,
-        "created_at": brand.created_at.isoformat(),
-    }
 
 
 def pool_out(pool: CertificatePool) -> dict[str, Any]:

@@ -128,7 +128,9 @@ def get_reward(request: HttpRequest, reward_id: str) -> dict[str, Any]:
     body = reward_detail(reward)
     body["history"] = [history_out(event) for event in reward.history.all()]
     choosing = reward.status in CHOOSING and not body["certificate"]
-    body["brand_options"] = [brand_out(b) for b in offered_brands(reward)] if choosing else []
+    body["brand_options"] = (
+        [brand_out(b, option=True) for b in offered_brands(reward)] if choosing else []
+    )
     return body
 
 

@@ -32,6 +32,7 @@ from sarafan.console.kit import (
     actor,
     back,
     posted_object,
+    refusal,
 )
 from sarafan.core.errors import SarafanError
 from sarafan.core.ids import row_id
@@ -51,7 +52,6 @@ from .shared import (
     masked_code,
     mode_name,
     money,
-    refusal,
     rehearse,
     scope_bar,
 )

@@ -27,6 +27,7 @@ from sarafan.core.circuit import CircuitState, circuit_state
 from sarafan.core.errors import SarafanError
 
 from .. import issuers
+from ..errors import RewardError
 from ..models import Brand, Issuer
 from .pools import ScopedAdmin, ScopedForm, adopt
 from .shared import rehearse
@@ -44,12 +45,6 @@ REFUSED: dict[str, Any] = {
     "max_attempts": _("Enter a number of attempts from 1 to 50."),
 }
 # Refusals with a code of their own, whatever the setting.
-REFUSED_CODES: dict[str, Any] = {
-    "address_not_allowed": _(
-        "This address is on a local or private network, which Sarafan does not call "
-        "unless the installation allows its host name."
-    ),
-}
 SETTINGS = ("name", "url", "brand", "timeout_seconds", "max_attempts")
 CIRCUIT_VARIANTS = {
     CircuitState.CLOSED: "success",
@@ -111,7 +106,11 @@ class IssuerForm(ScopedForm):
                 rehearse(self.save_through_service)
             except SarafanError as exc:
                 field = exc.param if exc.param in self.fields else None
-                message = REFUSED_CODES.get(exc.code) or REFUSED.get(exc.param or "")
+                message = (
+                    RewardError.ADDRESS_NOT_ALLOWED.message
+                    if exc.code == RewardError.ADDRESS_NOT_ALLOWED
+                    else REFUSED.get(exc.param or "")
+                )
                 self.add_error(field, str(message or exc.message))
         return data
 

@@ -1,5 +1,5 @@
-"""What the rewards' console pages share: the project and mode a new row goes to, amounts as
-the reader writes them, and the services' refusals in the reader's language.
+"""What the rewards' console pages share: the project and mode a new row goes to, and amounts
+as the reader writes them.
 
 Brands, pools, issuers and manual rewards are made in the console's current project and
 mode (site.scope.current_scope), shown above their forms with links to switch; the
@@ -17,7 +17,6 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from sarafan.core.crypto import DecryptionFailed
-from sarafan.core.errors import SarafanError
 from sarafan.projects.models import Project
 from sarafan.site.scope import LIVE, TEST, Scope, current_scope
 
@@ -27,22 +26,6 @@ from ..pools import code_hint
 CHANGE_REWARD = "rewards.change_reward"
 ADD_REWARD = "rewards.add_reward"
 UPLOAD_CODES = "rewards.add_poolcode"
-
-# The services' refusals by code; others keep the service's own (English) text.
-REFUSALS = {
-    "invalid_status_transition": _("The reward's status no longer allows this."),
-    "not_waiting": _("This reward is not waiting to be issued any more."),
-    "brand_final": _("The brand of this reward can no longer change."),
-    "budget_exhausted": _("The campaign's budget does not cover this reward."),
-    "limit_per_referrer": _("The reward would cross the campaign's monthly limit per referrer."),
-    "nothing_to_send": _("The reward has no active certificate to send."),
-    "no_email": _("The recipient has no e-mail address."),
-    "email_disabled": _("E-mailing certificates is turned off for this project."),
-}
-
-
-def refusal(exc: SarafanError) -> str:
-    return str(REFUSALS.get(exc.code, exc.message))
 
 
 class _Rehearsed(Exception):

@@ -26,9 +26,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget
 
-from sarafan.core.errors import InvalidRequest
+from sarafan.core.errors import InvalidRequest, registered
 
 from .. import pools
+from ..errors import RewardError
 from ..models import CertificatePool
 from .shared import money
 
@@ -50,11 +51,6 @@ ROW_ERRORS: dict[str, Any] = {
     "duplicate_code": _("This code was uploaded before."),
 }
 # Why the whole file was refused.
-FILE_ERRORS: dict[str, Any] = {
-    "csv_header": _("The first row must be the header code,pin,nominal,expiry."),
-    "too_many_rows": _("At most %(max)s codes per upload: split the file."),
-    "csv_malformed": _("The CSV cannot be read: check its quotes and separators."),
-}
 SEMICOLONS = _(
     "The columns are separated by semicolons; save the file with commas (CSV UTF-8, "
     "comma-delimited)."
@@ -154,12 +150,13 @@ def row_errors(report: dict[str, Any], pool: CertificatePool) -> list[dict[str, 
 
 def file_error(exc: InvalidRequest, content: str) -> str:
     first_line = content.lstrip("\ufeff").split("\n", 1)[0]
-    if exc.code == "csv_header" and ";" in first_line and "," not in first_line:
+    if exc.code == RewardError.CSV_HEADER and ";" in first_line and "," not in first_line:
         return str(SEMICOLONS)
-    text = FILE_ERRORS.get(exc.code)
-    if text is None:
+    code = registered(exc.code)
+    if code is None:
         return exc.message
-    if exc.code == "too_many_rows":
+    text = code.message
+    if code == RewardError.TOO_MANY_ROWS:
         return str(text % {"max": number_format(pools.MAX_ROWS, force_grouping=True)})
     line = re.search(r"line (\d+)", exc.message)
     return f"{text} ({line.group(0)})" if line else str(text)
