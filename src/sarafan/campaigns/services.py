@@ -9,10 +9,10 @@ from django.db import transaction
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.validation import refuse_control_characters
 from sarafan.events.outbox import publish
-from sarafan.fraud.risk import REASONS
 from sarafan.projects.models import Project
 
 from .models import Campaign, CampaignStatus, RewardKind, RewardRule
+from .reasons import REASONS
 from .schemas import CampaignIn, CampaignPatch, FraudIn, LimitsIn, RewardSourceIn, RuleIn
 
 # The one table of allowed status changes.

@@ -75,6 +75,26 @@ def record_signals(
     return hashes
 
 
+def record_contacts(*, participant: Participant) -> None:
+    """Remember a participant's e-mail and phone as identity signals (after an upsert)."""
+    if participant.email or participant.phone:
+        record_signals(
+            project_id=participant.project_id,
+            livemode=participant.livemode,
+            participant=participant,
+            identity=Identity(email=participant.email or None, phone=participant.phone or None),
+        )
+
+
+def forget_signals(*, participant: Participant) -> None:
+    """Delete a person's identity signals (their erasure).
+
+    A fraudster mark's flagged signals stay: the business's legitimate interest in not
+    paying the same fraud twice.
+    """
+    Fingerprint.objects.filter(participant=participant).delete()
+
+
 @dataclass(frozen=True)
 class Subject:
     """A referral to assess: who referred whom, how, and what this event carried."""

@@ -72,8 +72,7 @@ def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> 
         consent=customer.consent,
         # Locking the customer serializes their events, so "first order" is decided once.
         lock=True,
-        record_contacts=False,  # _context records them with the event's other signals
-    )
+    )  # the e-mail and phone are recorded as signals by _context, with the event's others
     return participant
 
 
