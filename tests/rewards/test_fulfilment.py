@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from sarafan.alerts.models import Alert
 from sarafan.core.errors import Conflict
-from sarafan.fraud.models import Alert
 from sarafan.rewards import pools, waiting
 from sarafan.rewards.lifecycle import expire_certificates
 from sarafan.rewards.models import (

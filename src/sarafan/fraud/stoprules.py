@@ -127,7 +127,7 @@ def trip(
             project_id=rule.project_id,
             livemode=rule.livemode,
             campaign_id=campaign.pk if campaign else rule.campaign_id,
-            rule=rule,
+            rule_id=rule.pk,
             kind="fraud.review_required" if HOLD in rule.actions else "fraud.anomaly",
             subject=f"{rule.kind}:{subject}",
             message=text,
