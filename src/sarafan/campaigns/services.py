@@ -1,11 +1,15 @@
 """Campaign use cases: create, change, pause, resume."""
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from sarafan.alerts.services import raise_alert
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.validation import refuse_control_characters
 from sarafan.events.outbox import publish
@@ -319,6 +323,27 @@ def announce_paused(campaign: Campaign, *, by: str) -> None:
     """Publish campaign.paused (sarafan.events) inside the caller's transaction."""
     payload = {"campaign": campaign.public_id, "by": by}
     publish(campaign.project_id, campaign.livemode, "campaign.paused", payload)
+
+
+def pause_campaign(campaign: Campaign, *, why: str) -> bool:
+    """Pause an active campaign (a stop-rule's action) and say so in an alert."""
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.ACTIVE).update(
+            status=CampaignStatus.PAUSED, updated_at=timezone.now()
+        )
+        if changed:
+            announce_paused(campaign, by="stop-rule")
+            raise_alert(
+                project_id=campaign.project_id,
+                livemode=campaign.livemode,
+                campaign_id=campaign.pk,
+                kind="campaign.paused",
+                subject=f"campaign:{campaign.pk}",
+                message=_("Campaign «%(name)s» was paused: %(why)s")
+                % {"name": campaign.name, "why": why},
+                window=timedelta(minutes=1),
+            )
+    return bool(changed)
 
 
 @transaction.atomic

@@ -26,6 +26,7 @@ from sarafan.projects.models import Project
 from sarafan.tracking.models import Invite
 
 from .models import AttributionSource, Referral, ReferralEvent, ReferralStatus
+from .selectors import referred_since
 
 MAX_WINDOW_DAYS = 365
 
@@ -219,6 +220,9 @@ def attribute(
             referee=customer,
             identity=context.identity,
             signals=context.signals,
+            referred_since=referred_since(
+                project_id=project.pk, livemode=livemode, referrer_id=evidence.referrer.pk
+            ),
             click=evidence.click,
             clicked_at=clicked_at,
             ordered_at=context.ordered_at,
@@ -273,6 +277,11 @@ def _reassess(referral: Referral, context: EventContext) -> None:
             referee=referral.referee,
             identity=context.identity,
             signals=context.signals,
+            referred_since=referred_since(
+                project_id=referral.project_id,
+                livemode=referral.livemode,
+                referrer_id=referral.referrer_id,
+            ),
             clicked_at=referral.clicked_at,
             ordered_at=context.ordered_at,
             referral_created_at=referral.created_at,
