@@ -23,9 +23,8 @@ from sarafan.fraud.services import Subject, assess
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
-from sarafan.tracking.models import Invite
 
-from .models import AttributionSource, Referral, ReferralEvent, ReferralStatus
+from .models import AttributionSource, Invite, Referral, ReferralEvent, ReferralStatus
 from .selectors import referred_since
 
 MAX_WINDOW_DAYS = 365
@@ -56,6 +55,19 @@ class Evidence:
 def email_hash(email: str) -> str:
     """The invite key of an address: its canonical mailbox (Gmail dots, +tags removed)."""
     return keyed_hash(normalize_email(email), purpose="email")
+
+
+def record_invite(
+    *, project: Project, livemode: bool, referrer: Participant, email: str, channel: str
+) -> Invite:
+    """A referrer invited someone by e-mail: their later signup attributes to the referrer."""
+    return Invite.objects.create(
+        project=project,
+        livemode=livemode,
+        referrer=referrer,
+        email_hash=email_hash(email),
+        channel=channel,
+    )
 
 
 def is_running(campaign: Campaign, at: datetime) -> bool:

@@ -34,7 +34,7 @@ from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.rules import apply_rules
 from sarafan.rewards.services import BudgetContended, cancel_reward
 
-from .models import Event, EventType, Invite, Order, OrderStatus
+from .models import Event, EventType, Order, OrderStatus
 from .schemas import CustomerIn, EventIn, OrderIn
 
 logger = logging.getLogger("sarafan.tracking")
@@ -526,11 +526,11 @@ def _share(project: Project, livemode: bool, data: EventIn) -> tuple[int, dict[s
                 raise InvalidRequest(
                     "invitee.email is not an e-mail address.", param="invitee.email"
                 )
-            Invite.objects.create(
+            referrals.record_invite(
                 project=project,
                 livemode=livemode,
                 referrer=sharer,
-                email_hash=referrals.email_hash(data.invitee.email),
+                email=data.invitee.email,
                 channel=channel,
             )
         response = _finish(event, referral=None, rewards=[], reasons=[], extra={"channel": channel})
