@@ -15,9 +15,10 @@ from decimal import Decimal
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from sarafan.alerts.models import Alert
 from sarafan.campaigns.models import Campaign, RewardRule
 from sarafan.core.crypto import encrypt
-from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
+from sarafan.fraud.models import BlockRule, Decision, FlaggedSignal, StopRule
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
@@ -315,7 +316,7 @@ FULFILMENT_PAGES = {
 # The anti-fraud pages as test_pages.PAGES lists the others: (query that must find the
 # row, text of the row, object to open).
 FRAUD_PAGES = {
-    "fraud.alert": (
+    "alerts.alert": (
         lambda c: {
             "q": c.alert.public_id,
             "acknowledged": "no",

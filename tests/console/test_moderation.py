@@ -19,9 +19,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from sarafan.alerts.models import Alert
 from sarafan.alerts.services import raise_alert
 from sarafan.campaigns.models import Campaign
-from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
+from sarafan.fraud.models import BlockRule, Decision, FlaggedSignal, StopRule
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral
 from sarafan.rewards.models import Reward
@@ -599,7 +600,7 @@ def test_alerts_are_counted_on_the_dashboard_until_acknowledged(
     assert ">1<" in figures
 
     response = admin_client.post(
-        reverse("admin:fraud_alert_changelist"),
+        reverse("admin:alerts_alert_changelist"),
         {"action": "acknowledge_selected", "_selected_action": [alert.pk]},
         follow=True,
     )
@@ -620,10 +621,10 @@ def test_an_alert_is_acknowledged_from_its_page(
         message="Кампания приостановлена",
     )
     assert alert is not None
-    page = admin_client.get(reverse("admin:fraud_alert_change", args=[alert.pk]))
+    page = admin_client.get(reverse("admin:alerts_alert_change", args=[alert.pk]))
     assert "Отметить уведомление как прочитанное" in page.content.decode()
 
-    admin_client.post(reverse("admin:fraud_alert_acknowledge", args=[alert.pk]))
+    admin_client.post(reverse("admin:alerts_alert_acknowledge", args=[alert.pk]))
 
     alert.refresh_from_db()
     assert (alert.acknowledged_by, alert.acknowledged_at is not None) == ("admin", True)

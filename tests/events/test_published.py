@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from sarafan.alerts.services import raise_alert
 from sarafan.events.models import OutboxEvent
-from sarafan.fraud.stoprules import raise_alert
 from sarafan.participants.models import Participant
 from sarafan.rewards.models import Certificate
 from tests.factories import create_campaign, create_referrer, order

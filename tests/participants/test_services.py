@@ -11,7 +11,8 @@ from sarafan.core.codes import ALPHABET, normalize_code
 from sarafan.core.errors import InvalidRequest
 from sarafan.links.models import Link
 from sarafan.participants.models import Participant
-from sarafan.participants.services import create_link, erase_participant, upsert_participant
+from sarafan.participants.services import create_link, upsert_participant
+from sarafan.rewards.erasure import erase_participant
 
 
 def test_upsert_returns_created_then_not_created(project):

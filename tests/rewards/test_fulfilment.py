@@ -10,11 +10,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from sarafan.alerts.models import Alert
 from sarafan.core.errors import Conflict
 from sarafan.events.dispatch import dispatch
 from sarafan.events.models import OutboxEvent
 from sarafan.events.tasks import dispatch_events
-from sarafan.fraud.models import Alert
 from sarafan.participants.models import Participant
 from sarafan.rewards import handlers, pools, waiting
 from sarafan.rewards.lifecycle import expire_certificates

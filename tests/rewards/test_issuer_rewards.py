@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from sarafan.alerts.models import Alert
 from sarafan.core.circuit import CIRCUIT_THRESHOLD
-from sarafan.fraud.models import Alert
 from sarafan.rewards import external, issuers, waiting
 from sarafan.rewards.models import Certificate, Reward
 from sarafan.rewards.tasks import issue_with_issuer

@@ -12,8 +12,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from sarafan.alerts.models import Alert
 from sarafan.core.errors import InvalidRequest
-from sarafan.fraud.models import Alert
 from sarafan.rewards import pools
 from sarafan.rewards.models import CertificatePool, PoolCode, PoolCodeStatus
 

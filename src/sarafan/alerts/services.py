@@ -1,8 +1,8 @@
 """Console notices: a stop-rule crossed, a campaign paused, a pool empty or running low, an
 issuer failing. Any app raises one here; repeats for one subject within a window are one.
 
-The rows are still fraud's Alert model (the anti-fraud app had the first alerts); this
-module is the one writer of them.
+This module is the one writer of alerts. The table keeps its first name, `fraud_alert` (the
+anti-fraud app had the first alerts); a stop-rule's alert names its rule by id.
 """
 
 from datetime import timedelta
@@ -12,7 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from sarafan.events.outbox import publish
-from sarafan.fraud.models import Alert, StopRule
+
+from .models import Alert
 
 
 def raise_alert(
@@ -23,7 +24,7 @@ def raise_alert(
     subject: str,
     message: str,
     campaign_id: int | None = None,
-    rule: StopRule | None = None,
+    rule_id: int | None = None,
     data: dict[str, Any] | None = None,
     window: timedelta = timedelta(hours=1),
 ) -> Alert | None:
@@ -41,7 +42,7 @@ def raise_alert(
             project_id=project_id,
             livemode=livemode,
             campaign_id=campaign_id,
-            rule=rule,
+            rule_id=rule_id,
             kind=kind,
             subject=subject,
             message=message,
@@ -50,3 +51,11 @@ def raise_alert(
         payload = {"alert": alert.public_id, "kind": kind, "subject": subject, "message": message}
         publish(project_id, livemode, "alert.raised", payload)
     return alert
+
+
+def acknowledge(alert: Alert, *, actor: str) -> None:
+    """Mark an alert as seen (it stays in the list)."""
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = timezone.now()
+        alert.acknowledged_by = actor
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])

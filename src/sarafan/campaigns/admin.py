@@ -25,6 +25,7 @@ from sarafan.console.forms import HostListField, check_with_service
 from sarafan.console.options import public_id
 from sarafan.core.errors import SarafanError
 from sarafan.core.money import AmountFormField
+from sarafan.rewards.sources import CAMPAIGN_SOURCES
 
 from .models import Campaign, CampaignStatus, RewardRule
 from .schemas import CampaignIn, CampaignPatch
@@ -97,8 +98,13 @@ class RewardRuleFormSet(PaginationInlineFormSet):
                     project=campaign.project,
                     livemode=campaign.livemode,
                     data=CampaignIn.model_validate(data),
+                    sources=CAMPAIGN_SOURCES,
                 )
-            return update_campaign(campaign=campaign, data=CampaignPatch.model_validate(data))
+            return update_campaign(
+                campaign=campaign,
+                data=CampaignPatch.model_validate(data),
+                sources=CAMPAIGN_SOURCES,
+            )
 
         check_with_service(call)
         self.service_call = call

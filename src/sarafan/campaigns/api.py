@@ -11,6 +11,7 @@ from sarafan.core.pagination import paginate
 from sarafan.core.schemas import ListOut, answers
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
+from sarafan.rewards.sources import CAMPAIGN_SOURCES
 
 from . import services
 from .models import Campaign, CampaignStatus
@@ -48,7 +49,7 @@ def _out(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
 def create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
     caller = _caller(request)
     campaign = services.create_campaign(
-        project=caller.project, livemode=caller.livemode, data=payload
+        project=caller.project, livemode=caller.livemode, data=payload, sources=CAMPAIGN_SOURCES
     )
     return Status(201, _out(request, _get(request, campaign.public_id)))
 
@@ -82,7 +83,9 @@ def get(request: HttpRequest, campaign_id: str) -> dict[str, Any]:
     "/{campaign_id}", response=answers({200: CampaignOut}, body=True), summary="Change a campaign"
 )
 def patch(request: HttpRequest, campaign_id: str, payload: CampaignPatch) -> dict[str, Any]:
-    services.update_campaign(campaign=_get(request, campaign_id), data=payload)
+    services.update_campaign(
+        campaign=_get(request, campaign_id), data=payload, sources=CAMPAIGN_SOURCES
+    )
     return _out(request, _get(request, campaign_id))
 
 

@@ -1,18 +1,23 @@
 """Campaign use cases: create, change, pause, resume."""
 
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from sarafan.alerts.services import raise_alert
 from sarafan.core.errors import Conflict, InvalidRequest
 from sarafan.core.validation import refuse_control_characters
 from sarafan.events.outbox import publish
-from sarafan.fraud.risk import REASONS
 from sarafan.projects.models import Project
 
 from .models import Campaign, CampaignStatus, RewardKind, RewardRule
+from .reasons import REASONS
 from .schemas import CampaignIn, CampaignPatch, FraudIn, LimitsIn, RewardSourceIn, RuleIn
 
 # The one table of allowed status changes.
@@ -96,6 +101,29 @@ def _payouts(rules: list[RuleIn] | None, campaign: Campaign | None) -> list[tupl
     ]
 
 
+@dataclass(frozen=True)
+class PoolTerms:
+    """What a campaign's reward source needs to know of a pool it names."""
+
+    currency: str
+    denomination: Decimal
+    brand: str  # the brand's public id
+
+
+class RewardSources(Protocol):
+    """The project's issuers and pools, looked up for a campaign's reward source.
+
+    Rewards (above campaigns) answer it: `sarafan.rewards.sources.CAMPAIGN_SOURCES`, handed
+    in by the API, the console and the demo.
+    """
+
+    def has_issuer(self, *, project: Project, livemode: bool, public_id: str) -> bool: ...
+
+    def pools(
+        self, *, project: Project, livemode: bool, public_ids: list[str]
+    ) -> dict[str, PoolTerms]: ...
+
+
 def _check_source(
     source: RewardSourceIn,
     *,
@@ -103,6 +131,7 @@ def _check_source(
     livemode: bool,
     currency: str,
     payouts: list[tuple[int, str, list]],
+    sources: RewardSources,
 ) -> dict[str, Any]:
     """Check a reward source against the project's pools/issuers and the campaign's rules.
 
@@ -110,9 +139,6 @@ def _check_source(
     or tiered) that some pool of the campaign can pay; the bank pays any total, so it needs
     Sarafan's own certificates.
     """
-    from sarafan.rewards.models import Issuer
-
-    scope = {"project": project, "livemode": livemode}
     stored: dict[str, Any] = {"type": source.type}
     if source.type != "pool" and (source.pool or source.pools or source.choice):
         raise InvalidRequest(
@@ -133,33 +159,38 @@ def _check_source(
     if source.type == "issuer":
         if not source.issuer:
             raise InvalidRequest("An 'issuer' source needs 'issuer'.", param="reward_source.issuer")
-        if not Issuer.objects.filter(**scope, public_id=source.issuer).exists():
+        if not sources.has_issuer(project=project, livemode=livemode, public_id=source.issuer):
             raise InvalidRequest(
                 f"No issuer '{source.issuer}' in this project and mode.",
                 param="reward_source.issuer",
             )
         stored["issuer"] = source.issuer
     if source.type == "pool":
-        stored.update(_check_pools(source, scope=scope, currency=currency, payouts=payouts))
+        pools = _check_pools(
+            source,
+            scope={"project": project, "livemode": livemode},
+            sources=sources,
+            currency=currency,
+            payouts=payouts,
+        )
+        stored.update(pools)
     return stored
 
 
 def _check_pools(
-    source: RewardSourceIn, *, scope: dict[str, Any], currency: str, payouts: list
+    source: RewardSourceIn,
+    *,
+    scope: dict[str, Any],
+    sources: RewardSources,
+    currency: str,
+    payouts: list,
 ) -> dict[str, Any]:
-    from sarafan.rewards.models import CertificatePool
-
     ids = list(dict.fromkeys([*([source.pool] if source.pool else []), *source.pools]))
     if not ids:
         raise InvalidRequest("A 'pool' source needs 'pool' or 'pools'.", param="reward_source.pool")
-    found = {
-        pool.public_id: pool
-        for pool in CertificatePool.objects.select_related("brand").filter(
-            **scope, public_id__in=ids
-        )
-    }
+    pools = sources.pools(**scope, public_ids=ids)
     for index, public_id in enumerate(ids):
-        pool = found.get(public_id)
+        pool = pools.get(public_id)
         if pool is None:
             raise InvalidRequest(
                 f"No pool '{public_id}' in this project and mode.",
@@ -171,7 +202,7 @@ def _check_pools(
                 f"in {currency}.",
                 param=f"reward_source.pools.{index}",
             )
-    denominations = sorted({pool.denomination for pool in found.values()})
+    denominations = sorted({pool.denomination for pool in pools.values()})
     for index, kind, amounts in payouts:
         if kind == RewardKind.PERCENT:
             raise InvalidRequest(
@@ -190,7 +221,7 @@ def _check_pools(
                 )
     stored: dict[str, Any] = {"pool": ids[0], "pools": ids}
     if source.choice is not None:
-        brands = {pool.brand.public_id for pool in found.values()}
+        brands = {pool.brand for pool in pools.values()}
         default = source.choice.default_brand
         if default is not None and default not in brands:
             raise InvalidRequest(
@@ -270,8 +301,13 @@ def _replace_rules(campaign: Campaign, rules: list[RuleIn]) -> None:
 
 
 @transaction.atomic
-def create_campaign(*, project: Project, livemode: bool, data: CampaignIn) -> Campaign:
-    """Create a campaign with its rules; landing URL must be http(s), its host is always allowed."""
+def create_campaign(
+    *, project: Project, livemode: bool, data: CampaignIn, sources: RewardSources
+) -> Campaign:
+    """Create a campaign with its rules; landing URL must be http(s), its host is always allowed.
+
+    A reward source naming issuers or pools is checked through `sources` (see RewardSources).
+    """
     landing_host = _host_of(data.landing_url, param="landing_url")
     campaign = Campaign(
         project=project,
@@ -291,6 +327,7 @@ def create_campaign(*, project: Project, livemode: bool, data: CampaignIn) -> Ca
             livemode=livemode,
             currency=data.currency,
             payouts=_payouts(data.rules, None),
+            sources=sources,
         ),
         fraud=_clean_fraud(data.fraud),
     )
@@ -321,8 +358,29 @@ def announce_paused(campaign: Campaign, *, by: str) -> None:
     publish(campaign.project_id, campaign.livemode, "campaign.paused", payload)
 
 
+def pause_campaign(campaign: Campaign, *, why: str) -> bool:
+    """Pause an active campaign (a stop-rule's action) and say so in an alert."""
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.ACTIVE).update(
+            status=CampaignStatus.PAUSED, updated_at=timezone.now()
+        )
+        if changed:
+            announce_paused(campaign, by="stop-rule")
+            raise_alert(
+                project_id=campaign.project_id,
+                livemode=campaign.livemode,
+                campaign_id=campaign.pk,
+                kind="campaign.paused",
+                subject=f"campaign:{campaign.pk}",
+                message=_("Campaign «%(name)s» was paused: %(why)s")
+                % {"name": campaign.name, "why": why},
+                window=timedelta(minutes=1),
+            )
+    return bool(changed)
+
+
 @transaction.atomic
-def update_campaign(*, campaign: Campaign, data: CampaignPatch) -> Campaign:
+def update_campaign(*, campaign: Campaign, data: CampaignPatch, sources: RewardSources) -> Campaign:
     """Change what was sent; rules and limits are replaced whole; status follows TRANSITIONS."""
     campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
     sent = data.model_fields_set
@@ -350,6 +408,7 @@ def update_campaign(*, campaign: Campaign, data: CampaignPatch) -> Campaign:
             livemode=campaign.livemode,
             currency=campaign.currency,
             payouts=_payouts(new_rules, campaign),
+            sources=sources,
         )
     if "fraud" in sent and data.fraud is not None:
         campaign.fraud = _clean_fraud(data.fraud)
@@ -371,7 +430,7 @@ def change_status(*, campaign: Campaign, status: str) -> Campaign:
     return campaign
 
 
-def create_demo_campaign(*, project: Project) -> Campaign:
+def create_demo_campaign(*, project: Project, sources: RewardSources) -> Campaign:
     """The «Приведи друга» campaign of the demo project, in test mode."""
     data = CampaignIn.model_validate(
         {
@@ -413,4 +472,4 @@ def create_demo_campaign(*, project: Project) -> Campaign:
             },
         }
     )
-    return create_campaign(project=project, livemode=False, data=data)
+    return create_campaign(project=project, livemode=False, data=data, sources=sources)

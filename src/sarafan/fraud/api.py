@@ -7,6 +7,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 from pydantic import Field
 
+from sarafan.alerts.models import Alert
+from sarafan.alerts.services import acknowledge as acknowledge_alert
 from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import Conflict, NotFound
 from sarafan.core.money import Threshold
@@ -20,7 +22,7 @@ from sarafan.projects.services import ApiCaller
 
 from . import moderation
 from .config import forget_lists
-from .models import Alert, BlockRule, Decision, StopRule
+from .models import BlockRule, Decision, StopRule
 from .schemas import (
     AlertOut,
     BlockEntryDeletedOut,
@@ -258,7 +260,7 @@ def acknowledge(request: HttpRequest, alert_id: str) -> dict[str, Any]:
     )
     if alert is None:
         raise NotFound(f"No alert '{alert_id}'.", param="id")
-    moderation.acknowledge(alert, actor=ACTOR)
+    acknowledge_alert(alert, actor=ACTOR)
     return alert_out(alert)
 
 

@@ -27,7 +27,7 @@ from sarafan.rewards.moves import move
 from . import risk as scoring
 from .config import fraud_settings
 from .errors import ModerationError
-from .models import Alert, Decision, DecisionAction, Fingerprint, FlaggedSignal
+from .models import Decision, DecisionAction, Fingerprint, FlaggedSignal
 from .risk import Finding, Risk
 from .services import FLAGGABLE
 
@@ -432,11 +432,3 @@ def unmark_fraudster(*, participant: Participant, actor: str) -> None:
     """Take a fraudster mark back: their signals no longer flag later events."""
     Participant.objects.filter(pk=participant.pk).update(fraud_flagged_at=None)
     FlaggedSignal.objects.filter(participant=participant).delete()
-
-
-def acknowledge(alert: Alert, *, actor: str) -> None:
-    """Mark an alert as seen (it stays in the list)."""
-    if alert.acknowledged_at is None:
-        alert.acknowledged_at = timezone.now()
-        alert.acknowledged_by = actor
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])

@@ -1,4 +1,4 @@
-"""Reason codes, their default weights and messages, and the score and decision they make.
+"""The score and decision reason codes make (the codes, weights, messages: campaigns/reasons.py).
 
 The score combines the weights of the reasons found as independent evidence,
 1 − Π(1 − wᵢ): it stays within 0..1, one strong reason is enough on its own, and weak
@@ -13,38 +13,14 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from sarafan.campaigns.reasons import REASONS
+
 ALLOW, REVIEW, BLOCK = "allow", "review", "block"
 _ORDER = {ALLOW: 0, REVIEW: 1, BLOCK: 2}
 
 REVIEW_AT = 0.5
 BLOCK_AT = 0.9
 
-# code: (default weight, message). Weights are 0..1; 1.0 blocks on its own.
-REASONS: dict[str, tuple[float, Any]] = {
-    "self_referral_email": (1.0, _("Referrer and friend share an e-mail mailbox.")),
-    "self_referral_phone": (1.0, _("Referrer and friend share a phone number.")),
-    "self_referral_device": (0.9, _("Referrer and friend used the same device or browser.")),
-    "self_referral_card": (1.0, _("Referrer and friend paid with the same card.")),
-    "same_ip": (0.3, _("Referrer and friend came from the same IP address or subnet.")),
-    # Not a reason of its own: the weight of `same_ip` when the user agent matches too.
-    "same_ip_and_user_agent": (
-        0.6,
-        _("Referrer and friend came from the same IP address with the same browser."),
-    ),
-    "similar_name": (0.2, _("Referrer and friend have similar names.")),
-    "disposable_email": (0.6, _("The friend's e-mail is on a disposable (throw-away) domain.")),
-    "blocklisted": (1.0, _("The friend matches the project's block list.")),
-    "flagged_signal": (1.0, _("The friend shares a device, card, IP or contact with a fraudster.")),
-    "referrer_flagged": (1.0, _("The referrer is marked as a fraudster.")),
-    "high_refund_rate": (0.5, _("Many of the referrer's referred orders were refunded.")),
-    "paid_ad_traffic": (0.5, _("The friend arrived through a paid ad, not a personal share.")),
-    "banned_referrer": (1.0, _("The click came from a site banned for this campaign.")),
-    "velocity_ip": (0.6, _("Too many customers from one IP address within the hour.")),
-    "velocity_device": (0.7, _("Too many customers from one device within the hour.")),
-    "velocity_referrer": (0.5, _("The referrer brought too many friends within the hour.")),
-    "fast_conversion": (0.4, _("The order followed the click suspiciously fast.")),
-    "conversion_spike": (0.5, _("The referrer's conversion is far above the campaign's.")),
-}
 # Outcomes reported beside the risk reasons (not scored): why a reward was not created.
 OUTCOMES: dict[str, Any] = {
     "limit_per_referrer": _("The referrer reached the campaign's monthly limit."),

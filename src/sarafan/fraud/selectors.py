@@ -13,7 +13,7 @@ from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus
 from sarafan.rewards.models import Reward
 
-from .models import Alert, Decision, Fingerprint, FlaggedSignal, SignalKind
+from .models import Decision, Fingerprint, FlaggedSignal, SignalKind
 from .moderation import PAID_OUT
 from .services import IP_WINDOW
 
@@ -154,9 +154,3 @@ def review_campaigns(*, project_id: int, livemode: bool) -> QuerySet[Campaign]:
         project_id=project_id, livemode=livemode, status=ReferralStatus.REVIEW
     ).values("campaign_id")
     return Campaign.objects.filter(pk__in=in_review).order_by("name")
-
-
-def open_alerts(*, project_id: int | None = None, livemode: bool) -> QuerySet[Alert]:
-    """Alerts nobody has acknowledged yet, in one mode (and project, if given)."""
-    alerts = Alert.objects.filter(livemode=livemode, acknowledged_at__isnull=True)
-    return alerts.filter(project_id=project_id) if project_id is not None else alerts

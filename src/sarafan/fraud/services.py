@@ -6,6 +6,7 @@ lists, flagged devices), how the friend arrived (paid ad, banned site) and the s
 """
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from .config import banned_referrer, cached_list, fraud_settings, paid_ad_params
 from .models import BlockKind, BlockRule, Fingerprint, FlaggedSignal, SignalKind
 from .risk import Finding, Risk
 from .signals import hashed_signals
-from .stoprules import EventFacts, active_rules, event_findings
+from .stoprules import EventFacts, active_rules, carry_out, evaluate_event
 
 S = SignalKind
 # Shared IP addresses count only when both sides used them within this many days.
@@ -75,6 +76,26 @@ def record_signals(
     return hashes
 
 
+def record_contacts(*, participant: Participant) -> None:
+    """Remember a participant's e-mail and phone as identity signals (after an upsert)."""
+    if participant.email or participant.phone:
+        record_signals(
+            project_id=participant.project_id,
+            livemode=participant.livemode,
+            participant=participant,
+            identity=Identity(email=participant.email or None, phone=participant.phone or None),
+        )
+
+
+def forget_signals(*, participant: Participant) -> None:
+    """Delete a person's identity signals (their erasure).
+
+    A fraudster mark's flagged signals stay: the business's legitimate interest in not
+    paying the same fraud twice.
+    """
+    Fingerprint.objects.filter(participant=participant).delete()
+
+
 @dataclass(frozen=True)
 class Subject:
     """A referral to assess: who referred whom, how, and what this event carried."""
@@ -86,6 +107,8 @@ class Subject:
     referee: Participant
     identity: Identity
     signals: dict[str, str]
+    # How many referrals the referrer brought since a moment (referrals.selectors).
+    referred_since: Callable[[datetime], int]
     click: Click | None = None
     clicked_at: datetime | None = None
     ordered_at: datetime | None = None
@@ -237,6 +260,7 @@ def assess(subject: Subject) -> Risk:
         campaign=subject.campaign,
         referrer_id=subject.referrer.pk,
         signals=subject.signals,
+        referred_since=subject.referred_since,
         clicked_at=subject.clicked_at,
         ordered_at=subject.ordered_at,
         referral_created_at=subject.referral_created_at,
@@ -248,8 +272,10 @@ def assess(subject: Subject) -> Risk:
         *_blocked(subject),
         *_friend(subject),
         *_arrival(subject),
-        *event_findings(facts, rules),
     ]
+    stops = evaluate_event(facts, rules)
+    carry_out(stops.tripped)  # alerts, and pauses through the campaigns service
+    findings.extend(stops.findings)
     return scoring.score(
         findings, weights=config.weights, review_at=config.review_at, block_at=config.block_at
     )

@@ -3,24 +3,28 @@
 Each rule has a kind, a threshold, a window and actions: `hold` (the affected referrals and
 their not yet paid rewards go to the moderation queue), `pause` (the campaign is paused)
 and `alert` (a console notice, once per rule and subject within the rule's window).
-Every project gets DEFAULT_RULES when it is created; they are edited in the console.
+Every project gets DEFAULT_RULES when it is created (on `projects.services.project_created`);
+they are edited in the console.
+
+Evaluation (`evaluate_event`) reads and returns findings and the rules it found crossed;
+the caller then carries each crossed rule out with `trip`: the alert through
+`alerts.services`, the pause through `campaigns.services.pause_campaign`. The referrals a
+referrer brought are counted by the caller's `referred_since` (referrals sit above fraud).
 """
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sarafan.alerts.services import raise_alert
-from sarafan.campaigns.models import Campaign, CampaignStatus
-from sarafan.events.outbox import publish
+from sarafan.campaigns.models import Campaign
+from sarafan.campaigns.services import pause_campaign
 from sarafan.projects.models import Project
-from sarafan.referrals.models import Referral
 
 from .config import cached_list
 from .models import Fingerprint, SignalKind, StopAction, StopRule, StopRuleKind
@@ -75,28 +79,6 @@ def active_rules(project_id: int, livemode: bool, campaign_id: int | None) -> li
     return [rule for rule in rules if rule.campaign_id in (None, campaign_id)]
 
 
-def pause_campaign(campaign: Campaign, *, why: str) -> bool:
-    """Pause an active campaign (a stop-rule's action) and say so in an alert."""
-    with transaction.atomic():
-        changed = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.ACTIVE).update(
-            status=CampaignStatus.PAUSED, updated_at=timezone.now()
-        )
-        if changed:
-            paused = {"campaign": campaign.public_id, "by": "stop-rule"}
-            publish(campaign.project_id, campaign.livemode, "campaign.paused", paused)
-            raise_alert(
-                project_id=campaign.project_id,
-                livemode=campaign.livemode,
-                campaign_id=campaign.pk,
-                kind="campaign.paused",
-                subject=f"campaign:{campaign.pk}",
-                message=_("Campaign «%(name)s» was paused: %(why)s")
-                % {"name": campaign.name, "why": why},
-                window=timedelta(minutes=1),
-            )
-    return bool(changed)
-
-
 def threshold_str(threshold: Decimal) -> str:
     """A threshold as people write it: 10, 2.5 (never 1E+1)."""
     return format(threshold.normalize(), "f")
@@ -118,7 +100,10 @@ def trip(
     campaign: Campaign | None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Carry out a crossed rule's alert and pause actions (hold is up to the caller)."""
+    """Carry out a crossed rule's alert and pause actions (hold is up to the caller).
+
+    The pause goes through the campaigns service, which raises the campaign's own alert.
+    """
     now = timezone.now()
     StopRule.objects.filter(pk=rule.pk).update(last_triggered_at=now)
     text = _describe(rule, value)
@@ -127,7 +112,7 @@ def trip(
             project_id=rule.project_id,
             livemode=rule.livemode,
             campaign_id=campaign.pk if campaign else rule.campaign_id,
-            rule=rule,
+            rule_id=rule.pk,
             kind="fraud.review_required" if HOLD in rule.actions else "fraud.anomaly",
             subject=f"{rule.kind}:{subject}",
             message=text,
@@ -139,6 +124,24 @@ def trip(
 
 
 @dataclass(frozen=True)
+class Tripped:
+    """A rule an event crossed: what `trip` carries out."""
+
+    rule: StopRule
+    subject: str
+    value: object
+    campaign: Campaign | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the stop-rules say about one event: findings to score, rules to carry out."""
+
+    findings: list[Finding] = field(default_factory=list)
+    tripped: list[Tripped] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class EventFacts:
     """What one event tells the stop-rules."""
 
@@ -147,6 +150,8 @@ class EventFacts:
     campaign: Campaign
     referrer_id: int
     signals: dict[str, str]
+    # How many referrals the referrer brought since a moment (counted by the caller).
+    referred_since: Callable[[datetime], int]
     clicked_at: datetime | None
     ordered_at: datetime | None
     # When the referral being assessed was created; None while it is being created.
@@ -166,10 +171,14 @@ def _seen_with(facts: EventFacts, value_hash: str, since: datetime) -> int:
     ).count()
 
 
-def event_findings(facts: EventFacts, rules: Iterable[StopRule]) -> list[Finding]:
-    """Holding rules crossed by this event, as findings; alert and pause are carried out."""
+def evaluate_event(facts: EventFacts, rules: Iterable[StopRule]) -> Evaluation:
+    """Holding rules crossed by this event, as findings, and every rule it crossed.
+
+    Nothing is written: the caller carries the crossed rules out (`carry_out`).
+    """
     now = timezone.now()
     findings: list[Finding] = []
+    tripped: list[Tripped] = []
     for rule in rules:
         value: int | float | None = None
         subject = ""
@@ -182,12 +191,7 @@ def event_findings(facts: EventFacts, rules: Iterable[StopRule]) -> list[Finding
             since = _since(rule, now)
             if facts.referral_created_at is not None and facts.referral_created_at < since:
                 continue  # an older referral is not part of this hour's burst
-            value = Referral.objects.filter(
-                project_id=facts.project_id,
-                livemode=facts.livemode,
-                referrer_id=facts.referrer_id,
-                created_at__gte=since,
-            ).count()
+            value = facts.referred_since(since)
             # The referral being created counts too, as the customer counts for an IP.
             if facts.referral_created_at is None:
                 value += 1
@@ -203,11 +207,13 @@ def event_findings(facts: EventFacts, rules: Iterable[StopRule]) -> list[Finding
                             hold=True,
                         )
                     )
-                trip(
-                    rule,
-                    subject=f"referrer:{facts.referrer_id}",
-                    value=round(seconds, 1),
-                    campaign=facts.campaign,
+                tripped.append(
+                    Tripped(
+                        rule,
+                        subject=f"referrer:{facts.referrer_id}",
+                        value=round(seconds, 1),
+                        campaign=facts.campaign,
+                    )
                 )
             continue
         if value is None or value <= rule.threshold:
@@ -222,5 +228,11 @@ def event_findings(facts: EventFacts, rules: Iterable[StopRule]) -> list[Finding
                     hold=True,
                 )
             )
-        trip(rule, subject=subject, value=value, campaign=facts.campaign)
-    return findings
+        tripped.append(Tripped(rule, subject=subject, value=value, campaign=facts.campaign))
+    return Evaluation(findings, tripped)
+
+
+def carry_out(tripped: Iterable[Tripped]) -> None:
+    """Carry out the alert and pause actions of the rules an evaluation found crossed."""
+    for crossed in tripped:
+        trip(crossed.rule, subject=crossed.subject, value=crossed.value, campaign=crossed.campaign)

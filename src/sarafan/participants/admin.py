@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
@@ -42,6 +43,7 @@ from sarafan.console.kit import (
 from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, shown
 from sarafan.core.errors import SarafanError
 from sarafan.fraud import moderation, risk
+from sarafan.fraud.services import record_contacts
 from sarafan.links.models import Link
 from sarafan.rewards.tax import tax_status, with_tax_state
 from sarafan.rewards.waiting import record_tax_details
@@ -54,12 +56,14 @@ LANGUAGES = [("", _("the installation's default")), ("ru", "Русский"), ("
 
 
 def _save_contacts(participant: Participant, data: dict[str, Any]) -> Participant:
-    saved, _created = upsert_participant(
-        project=participant.project,
-        livemode=participant.livemode,
-        external_id=participant.external_id,
-        **{field: data[field] for field in CONTACT_FIELDS if field in data},
-    )
+    with transaction.atomic():
+        saved, _created = upsert_participant(
+            project=participant.project,
+            livemode=participant.livemode,
+            external_id=participant.external_id,
+            **{field: data[field] for field in CONTACT_FIELDS if field in data},
+        )
+        record_contacts(participant=saved)
     return saved
 
 

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
@@ -10,11 +11,13 @@ from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.money import money_str
 from sarafan.core.pagination import ListQuery, paginate
 from sarafan.core.schemas import ListOut, answers
+from sarafan.fraud.services import record_contacts
 from sarafan.links.models import Link
 from sarafan.links.schemas import LinkOut, link_out
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
+from sarafan.rewards.erasure import erase_participant
 
 from . import services
 from .models import Participant
@@ -55,12 +58,14 @@ def upsert(
     request: HttpRequest, external_id: str, payload: ParticipantIn
 ) -> Status[dict[str, Any]]:
     caller = _caller(request)
-    participant, created = services.upsert_participant(
-        project=caller.project,
-        livemode=caller.livemode,
-        external_id=external_id,
-        **payload.model_dump(),
-    )
+    with transaction.atomic():
+        participant, created = services.upsert_participant(
+            project=caller.project,
+            livemode=caller.livemode,
+            external_id=external_id,
+            **payload.model_dump(),
+        )
+        record_contacts(participant=participant)
     return Status(201 if created else 200, _out(participant))
 
 
@@ -85,7 +90,7 @@ def get(request: HttpRequest, external_id: str) -> dict[str, Any]:
     ),
 )
 def erase(request: HttpRequest, external_id: str) -> dict[str, Any]:
-    return _out(services.erase_participant(participant=_get(request, external_id)))
+    return _out(erase_participant(participant=_get(request, external_id)))
 
 
 @router.post(

@@ -1,4 +1,8 @@
-"""Participant write operations: upsert by external_id, erasure, extra links."""
+"""Participant write operations: upsert by external_id, blanking for erasure, extra links.
+
+An erasure crosses apps (rewards' delivery addresses, fraud's identity signals): it is run
+by `rewards/erasure.py` (`erase_participant`), which calls `blank_personal_data` here.
+"""
 
 import re
 import secrets
@@ -15,12 +19,9 @@ from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import default_campaign
 from sarafan.core.codes import new_referral_code
 from sarafan.core.errors import InvalidRequest
-from sarafan.core.identity import Identity, normalize_phone
-from sarafan.fraud.models import Fingerprint
-from sarafan.fraud.services import record_signals
+from sarafan.core.identity import normalize_phone
 from sarafan.links.models import UTM_KEYS, Channel, Click, Link
 from sarafan.projects.models import Project
-from sarafan.rewards.erasure import forget_recipient
 
 from .models import Participant
 
@@ -224,7 +225,6 @@ def upsert_participant(
     consent: dict[str, bool] | None = None,
     language: str | None = None,
     lock: bool = False,
-    record_contacts: bool = True,
 ) -> tuple[Participant, bool]:
     """Create the participant known by external_id, or update the fields that were passed.
 
@@ -233,10 +233,11 @@ def upsert_participant(
     created); a new participant gets a referral code, a portal token and a primary link.
     With `lock`, the row stays locked for the caller's transaction (a new row is locked by
     its own insert), so the caller's decisions about this person are made one at a time.
-    With `record_contacts`, the e-mail and phone are remembered as identity signals for the
-    anti-fraud checks (the events path records them with the rest of an event's signals).
+    The e-mail and phone are remembered as identity signals by the caller, in the same
+    transaction (`fraud.services.record_contacts`; the events path records them with the
+    rest of an event's signals).
     """
-    participant, created = _upsert(
+    return _upsert(
         project=project,
         livemode=livemode,
         external_id=external_id,
@@ -251,14 +252,6 @@ def upsert_participant(
             language=language,
         ),
     )
-    if record_contacts and (participant.email or participant.phone):
-        record_signals(
-            project_id=project.pk,
-            livemode=livemode,
-            participant=participant,
-            identity=Identity(email=participant.email or None, phone=participant.phone or None),
-        )
-    return participant, created
 
 
 def _upsert(
@@ -299,36 +292,31 @@ def _upsert(
         return participant, False
 
 
-def erase_participant(*, participant: Participant) -> Participant:
-    """Erase a person's personal data (GDPR, 152-FZ) and keep what the business must account for.
+def locked_for_erasure(*, participant: Participant) -> Participant:
+    """The participant's row, locked for the caller's transaction (the erasure's)."""
+    return Participant.objects.select_for_update().get(pk=participant.pk)
+
+
+def blank_personal_data(*, participant: Participant) -> None:
+    """Blank a person's own data (GDPR, 152-FZ): runs inside the erasure's transaction.
 
     Contact details, attributes, tags, consent, the external_id and the portal token go, as
-    do the user agent, referer and IP hash of clicks on their links and the addresses their
-    certificate e-mails went to; codes, counts, rewards and money stay. Erasing twice
-    changes nothing.
+    do the user agent, referer and IP hash of clicks on their links; codes, counts and the
+    primary link stay.
     """
-    with transaction.atomic():
-        participant = Participant.objects.select_for_update().get(pk=participant.pk)
-        if participant.erased_at is not None:
-            return participant
-        forget_recipient(participant=participant)
-        participant.email = ""
-        participant.phone = ""
-        participant.name = ""
-        participant.attributes = {}
-        participant.tags = []
-        participant.consent = {}
-        participant.tax_details_encrypted = ""
-        participant.portal_token_hash = None
-        participant.portal_token_encrypted = ""
-        participant.external_id = f"erased-{participant.public_id}"
-        participant.erased_at = timezone.now()
-        participant.save()
-        Click.objects.filter(participant=participant).update(user_agent="", referer="", ip_hash="")
-        # Their identity signals go too; a fraudster mark's flagged signals stay (the
-        # business's legitimate interest in not paying the same fraud twice).
-        Fingerprint.objects.filter(participant=participant).delete()
-    return participant
+    participant.email = ""
+    participant.phone = ""
+    participant.name = ""
+    participant.attributes = {}
+    participant.tags = []
+    participant.consent = {}
+    participant.tax_details_encrypted = ""
+    participant.portal_token_hash = None
+    participant.portal_token_encrypted = ""
+    participant.external_id = f"erased-{participant.public_id}"
+    participant.erased_at = timezone.now()
+    participant.save()
+    Click.objects.filter(participant=participant).update(user_agent="", referer="", ip_hash="")
 
 
 def _channel(value: str) -> str:

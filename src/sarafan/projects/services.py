@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from sarafan.core.errors import AuthenticationFailed
@@ -15,6 +16,10 @@ from sarafan.core.hashing import token_hash
 from .models import ApiKey, KeyKind, Project
 
 KEY_BODY_BYTES = 24
+
+# Sent inside create_project's transaction with `project=`: the apps above that give a new
+# project its defaults (fraud's stop-rules) connect to it in their AppConfig.ready().
+project_created = Signal()
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,13 @@ def _store_key(*, project: Project, kind: str, livemode: bool) -> str:
 
 @transaction.atomic
 def create_project(*, name: str) -> tuple[Project, dict[str, str]]:
-    """Create a project with its four keys; the raw keys are returned only this once."""
-    from sarafan.fraud.stoprules import create_default_rules
+    """Create a project with its four keys; the raw keys are returned only this once.
 
+    Its defaults (the stop-rules) are written by the receivers of `project_created`, in
+    this transaction.
+    """
     project = Project.objects.create(name=name)
-    create_default_rules(project=project)
+    project_created.send(sender=Project, project=project)
     keys = {
         "secret_key_test": _store_key(project=project, kind=KeyKind.SECRET, livemode=False),
         "secret_key_live": _store_key(project=project, kind=KeyKind.SECRET, livemode=True),

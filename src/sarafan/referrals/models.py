@@ -85,3 +85,18 @@ class ReferralEvent(models.Model):
 
     def __str__(self) -> str:
         return self.kind
+
+
+class Invite(Scoped):
+    """A referrer invited someone by e-mail; the invitee's later signup attributes to them."""
+
+    referrer = models.ForeignKey(
+        "participants.Participant", on_delete=models.CASCADE, related_name="+"
+    )
+    email_hash = models.CharField(max_length=64)
+    channel = models.CharField(max_length=20, default="email")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "tracking_invite"  # written by the events path, which had it first
+        indexes = [models.Index(fields=["project", "livemode", "email_hash", "created_at"])]

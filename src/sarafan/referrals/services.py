@@ -23,9 +23,9 @@ from sarafan.fraud.services import Subject, assess
 from sarafan.links.models import Click, Link
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
-from sarafan.tracking.models import Invite
 
-from .models import AttributionSource, Referral, ReferralEvent, ReferralStatus
+from .models import AttributionSource, Invite, Referral, ReferralEvent, ReferralStatus
+from .selectors import referred_since
 
 MAX_WINDOW_DAYS = 365
 
@@ -55,6 +55,19 @@ class Evidence:
 def email_hash(email: str) -> str:
     """The invite key of an address: its canonical mailbox (Gmail dots, +tags removed)."""
     return keyed_hash(normalize_email(email), purpose="email")
+
+
+def record_invite(
+    *, project: Project, livemode: bool, referrer: Participant, email: str, channel: str
+) -> Invite:
+    """A referrer invited someone by e-mail: their later signup attributes to the referrer."""
+    return Invite.objects.create(
+        project=project,
+        livemode=livemode,
+        referrer=referrer,
+        email_hash=email_hash(email),
+        channel=channel,
+    )
 
 
 def is_running(campaign: Campaign, at: datetime) -> bool:
@@ -219,6 +232,9 @@ def attribute(
             referee=customer,
             identity=context.identity,
             signals=context.signals,
+            referred_since=referred_since(
+                project_id=project.pk, livemode=livemode, referrer_id=evidence.referrer.pk
+            ),
             click=evidence.click,
             clicked_at=clicked_at,
             ordered_at=context.ordered_at,
@@ -273,6 +289,11 @@ def _reassess(referral: Referral, context: EventContext) -> None:
             referee=referral.referee,
             identity=context.identity,
             signals=context.signals,
+            referred_since=referred_since(
+                project_id=referral.project_id,
+                livemode=referral.livemode,
+                referrer_id=referral.referrer_id,
+            ),
             clicked_at=referral.clicked_at,
             ordered_at=context.ordered_at,
             referral_created_at=referral.created_at,

@@ -1,5 +1,8 @@
-"""What a person's erasure takes out of their rewards: the addresses their e-mails went to.
+"""A person's erasure (GDPR, 152-FZ), and what it takes out of their rewards.
 
+`erase_participant` runs the erasure in one transaction across the apps that hold the
+person's data: the participant's own fields and clicks (`participants.services`), their
+identity signals (`fraud.services`) and, here, the addresses their e-mails went to.
 Rewards, certificates and their history stay (they are money the business accounts for);
 the delivery rows lose the address, and the texts written about the person (a delivery's
 error, a history note such as "e-mailed to a***@example.ru", a manual reward's reason) lose
@@ -8,7 +11,11 @@ their e-mail, phone and name.
 
 import re
 
+from django.db import transaction
+
+from sarafan.fraud.services import forget_signals
 from sarafan.participants.models import Participant
+from sarafan.participants.services import blank_personal_data, locked_for_erasure
 
 from .delivery import mask_email
 from .models import Delivery, Reward, RewardEvent
@@ -60,3 +67,22 @@ def forget_recipient(*, participant: Participant) -> None:
         clean = _scrub(pattern, reward.reason)
         if clean != reward.reason:
             Reward.objects.filter(pk=reward.pk).update(reason=clean)
+
+
+def erase_participant(*, participant: Participant) -> Participant:
+    """Erase a person's personal data (GDPR, 152-FZ) and keep what the business must account for.
+
+    Contact details, attributes, tags, consent, the external_id and the portal token go, as
+    do the user agent, referer and IP hash of clicks on their links and the addresses their
+    certificate e-mails went to; codes, counts, rewards and money stay. Erasing twice
+    changes nothing.
+    """
+    with transaction.atomic():
+        participant = locked_for_erasure(participant=participant)
+        if participant.erased_at is not None:
+            return participant
+        forget_recipient(participant=participant)
+        blank_personal_data(participant=participant)
+        # Their identity signals go too; a fraudster mark's flagged signals stay.
+        forget_signals(participant=participant)
+    return participant

@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from sarafan.campaigns.models import Campaign
+from sarafan.campaigns.services import PoolTerms
+from sarafan.projects.models import Project
 
 from .models import Brand, CertificatePool, Issuer, Reward
 
@@ -76,3 +78,26 @@ def find_issuer(reward: Reward) -> Issuer | None:
         .filter(project_id=reward.project_id, livemode=reward.livemode, public_id=source.issuer)
         .first()
     )
+
+
+class CampaignSources:
+    """The issuers and pools a campaign's reward source may name, for campaigns.services
+    (its RewardSources): the API, the console and the demo hand this in."""
+
+    def has_issuer(self, *, project: Project, livemode: bool, public_id: str) -> bool:
+        return Issuer.objects.filter(
+            project=project, livemode=livemode, public_id=public_id
+        ).exists()
+
+    def pools(
+        self, *, project: Project, livemode: bool, public_ids: list[str]
+    ) -> dict[str, PoolTerms]:
+        return {
+            pool.public_id: PoolTerms(pool.currency, pool.denomination, pool.brand.public_id)
+            for pool in CertificatePool.objects.select_related("brand").filter(
+                project=project, livemode=livemode, public_id__in=public_ids
+            )
+        }
+
+
+CAMPAIGN_SOURCES = CampaignSources()

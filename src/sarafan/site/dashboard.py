@@ -17,7 +17,7 @@ from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from sarafan.fraud.models import Alert
+from sarafan.alerts.models import Alert
 from sarafan.links.models import Click
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus

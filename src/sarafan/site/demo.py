@@ -13,6 +13,7 @@ from sarafan.core.files import write_private
 from sarafan.projects.models import Project
 from sarafan.projects.services import create_project
 from sarafan.rewards.pools import create_demo_pool
+from sarafan.rewards.sources import CAMPAIGN_SOURCES
 
 DEMO_FILE = "demo.json"
 
@@ -30,7 +31,7 @@ def ensure_demo() -> dict[str, str]:
         if Project.objects.filter(public_id=saved.get("project")).exists():
             return saved
     project, keys = create_project(name="Demo shop")
-    campaign = create_demo_campaign(project=project)
+    campaign = create_demo_campaign(project=project, sources=CAMPAIGN_SOURCES)
     create_demo_pool(project=project)
     password = secrets.token_urlsafe(12)
     user_model = get_user_model()

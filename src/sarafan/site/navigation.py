@@ -49,7 +49,7 @@ GROUPS: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = (
         _("Anti-fraud"),
         (
             ("referrals.Referral", "gavel", "referrals_referral_queue", _("Moderation queue")),
-            ("fraud.Alert", "notifications"),
+            ("alerts.Alert", "notifications"),
             ("fraud.Decision", "fact_check"),
             ("fraud.BlockRule", "block"),
             ("fraud.StopRule", "front_hand"),
@@ -69,7 +69,7 @@ GROUPS: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = (
 # Sidebar counters: what waits for a moderator in the current project and mode.
 BADGES = {
     "referrals_referral_queue": "sarafan.site.navigation.cases_in_review",
-    "fraud_alert_changelist": "sarafan.site.navigation.open_alerts",
+    "alerts_alert_changelist": "sarafan.site.navigation.open_alerts",
 }
 
 
@@ -84,7 +84,7 @@ def cases_in_review(request: HttpRequest) -> int | None:
 
 
 def open_alerts(request: HttpRequest) -> int | None:
-    from sarafan.fraud.selectors import open_alerts as alerts
+    from sarafan.alerts.selectors import open_alerts as alerts
     from sarafan.site.scope import current_scope
 
     scope = current_scope(request)

@@ -1,4 +1,4 @@
-"""Events as they arrive, paid orders (one row per order id) and e-mail invites."""
+"""Events as they arrive and paid orders (one row per order id)."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -102,17 +102,3 @@ class Order(Scoped):
 
     def __str__(self) -> str:
         return self.order_id
-
-
-class Invite(Scoped):
-    """A referrer invited someone by e-mail; the invitee's later signup attributes to them."""
-
-    referrer = models.ForeignKey(
-        "participants.Participant", on_delete=models.CASCADE, related_name="+"
-    )
-    email_hash = models.CharField(max_length=64)
-    channel = models.CharField(max_length=20, default="email")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["project", "livemode", "email_hash", "created_at"])]

@@ -38,7 +38,7 @@ from sarafan.rewards.rules import apply_rules
 from sarafan.rewards.services import BudgetContended, cancel_reward
 
 from .errors import EventError
-from .models import Event, EventType, Invite, Order, OrderStatus
+from .models import Event, EventType, Order, OrderStatus
 from .results import OrderFacts, Recorded, Repeated, Shape
 from .schemas import CustomerIn, EventIn, OrderIn
 
@@ -77,8 +77,7 @@ def _customer(project: Project, livemode: bool, customer: CustomerIn | None) -> 
         consent=customer.consent,
         # Locking the customer serializes their events, so "first order" is decided once.
         lock=True,
-        record_contacts=False,  # _context records them with the event's other signals
-    )
+    )  # the e-mail and phone are recorded as signals by _context, with the event's others
     return participant
 
 
@@ -490,11 +489,11 @@ def _share(project: Project, livemode: bool, data: EventIn, shape: Shape) -> Rec
                 raise InvalidRequest(
                     "invitee.email is not an e-mail address.", param="invitee.email"
                 )
-            Invite.objects.create(
+            referrals.record_invite(
                 project=project,
                 livemode=livemode,
                 referrer=sharer,
-                email_hash=referrals.email_hash(data.invitee.email),
+                email=data.invitee.email,
                 channel=channel,
             )
         return _finish(event, shape, referral=None, rewards=[], reasons=[], channel=channel)
