@@ -3,7 +3,7 @@
 The moderation queue and the case page are the referral's pages (referrals/admin.py); what
 they share with these pages (the project and mode the moderator works in, the moderation
 permission, the wording of the services' refusals) is the console kit's (sarafan.console).
-Every change goes through fraud.moderation or is validated by fraud.services, as the API's
+Every change goes through moderation.services or is validated by fraud.services, as the API's
 does.
 """
 
@@ -41,9 +41,9 @@ from sarafan.console.kit import (
 from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown, shown_choice
 from sarafan.core.errors import InvalidRequest, SarafanError
 from sarafan.core.money import AmountFormField
+from sarafan.moderation import services as moderation
 from sarafan.site.scope import current_scope
 
-from . import moderation
 from .models import (
     Alert,
     BlockKind,

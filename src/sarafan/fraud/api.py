@@ -12,13 +12,13 @@ from sarafan.core.errors import Conflict, NotFound
 from sarafan.core.money import Threshold
 from sarafan.core.pagination import ListQuery, paginate
 from sarafan.core.schemas import FreeText, ListOut, Strict, answers
+from sarafan.moderation import services as moderation
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import moderation
 from .config import forget_lists
 from .models import Alert, BlockRule, Decision, StopRule
 from .schemas import (

@@ -5,13 +5,13 @@ from django.tasks import task
 
 @task()
 def run_stop_rules() -> int:
-    from .scan import run_stop_rules as run
+    from sarafan.moderation.scan import run_stop_rules as run
 
     return run()
 
 
 @task()
 def apply_review_deadlines() -> int:
-    from .moderation import apply_review_deadlines as apply
+    from sarafan.moderation.services import apply_review_deadlines as apply
 
     return apply()

@@ -3,7 +3,7 @@
 The queue (…/referral/queue/) is this list narrowed to the cases in review of one project
 and mode, riskiest first, with a one-click decision on each row, decisions on the selected
 rows, and one for everything the filters show above or below a score. The case page is the
-referral's own page with the evidence side by side. Every decision is fraud.moderation's.
+referral's own page with the evidence side by side. Every decision is moderation.services'.
 """
 
 from dataclasses import dataclass
@@ -49,11 +49,12 @@ from sarafan.console.options import (
 )
 from sarafan.core.errors import SarafanError
 from sarafan.core.ids import row_id
-from sarafan.fraud import moderation, risk
-from sarafan.fraud import selectors as evidence
+from sarafan.fraud import risk
 from sarafan.fraud.admin import decision_label, reverse_action
 from sarafan.fraud.models import SignalKind
 from sarafan.links.models import Channel
+from sarafan.moderation import selectors as evidence
+from sarafan.moderation import services as moderation
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.rewards.models import Reward, RewardStatus

@@ -12,10 +12,10 @@ from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.pagination import ListQuery, paginate
 from sarafan.core.schemas import ListOut, Strict, answers
-from sarafan.fraud import moderation
 from sarafan.fraud.risk import REASONS
-from sarafan.fraud.selectors import evidence
 from sarafan.fraud.services import risk_out
+from sarafan.moderation import services as moderation
+from sarafan.moderation.selectors import evidence
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import caller as _caller

@@ -74,7 +74,7 @@ BADGES = {
 
 
 def cases_in_review(request: HttpRequest) -> int | None:
-    from sarafan.fraud.selectors import cases_in_review as counts
+    from sarafan.moderation.selectors import cases_in_review as counts
     from sarafan.site.scope import current_scope
 
     scope = current_scope(request)

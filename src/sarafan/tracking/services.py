@@ -22,8 +22,8 @@ from sarafan.core.identity import Identity
 from sarafan.core.money import DEFAULT_CURRENCY, money_str
 from sarafan.core.validation import validation_error
 from sarafan.events import outbox as events
-from sarafan.fraud.scan import check_refund_rate
 from sarafan.fraud.services import record_signals, risk_out
+from sarafan.moderation.services import hold_or_reject
 from sarafan.participants.models import Participant
 from sarafan.participants.services import upsert_participant
 from sarafan.projects.models import Project
@@ -35,6 +35,7 @@ from sarafan.rewards.rules import apply_rules
 from sarafan.rewards.services import BudgetContended, cancel_reward
 
 from .models import Event, EventType, Invite, Order, OrderStatus
+from .refunds import check_refund_rate
 from .schemas import CustomerIn, EventIn, OrderIn
 
 logger = logging.getLogger("sarafan.tracking")
@@ -202,7 +203,7 @@ def _attribute(
     *,
     qualifies: bool = False,
 ) -> referrals.Attribution:
-    return referrals.attribute(
+    attribution = referrals.attribute(
         project=project,
         livemode=livemode,
         customer=customer,
@@ -213,6 +214,12 @@ def _attribute(
         context=context,
         qualifies=qualifies,
     )
+    escalation = attribution.escalation
+    if escalation is not None and attribution.referral is not None:
+        # In the event's transaction, before the rules run: no reward of a case new
+        # evidence holds or rejects is granted in between.
+        hold_or_reject(attribution.referral, escalation.status, reasons=escalation.reasons)
+    return attribution
 
 
 def _signup(

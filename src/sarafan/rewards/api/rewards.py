@@ -187,7 +187,7 @@ def _moderate(
     request: HttpRequest, reward_id: str, payload: DecisionIn | None, action: str
 ) -> dict[str, Any]:
     """Approve or reject, recorded as a moderation decision (reversible until paid out)."""
-    from sarafan.fraud import moderation
+    from sarafan.moderation import services as moderation
 
     note = payload.note if payload else ""
     moderation.decide_reward(

@@ -18,17 +18,16 @@ from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import Conflict
 from sarafan.core.sweeps import isolated
 from sarafan.events.outbox import publish
+from sarafan.fraud import risk as scoring
+from sarafan.fraud.config import fraud_settings
+from sarafan.fraud.models import Alert, Decision, DecisionAction, Fingerprint, FlaggedSignal
+from sarafan.fraud.risk import Finding, Risk
+from sarafan.fraud.services import FLAGGABLE
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
 from sarafan.rewards import services as rewards
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.moves import move
-
-from . import risk as scoring
-from .config import fraud_settings
-from .models import Alert, Decision, DecisionAction, Fingerprint, FlaggedSignal
-from .risk import Finding, Risk
-from .services import FLAGGABLE
 
 R = RewardStatus
 APPROVE, REJECT = DecisionAction.APPROVE, DecisionAction.REJECT
