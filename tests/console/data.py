@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, RewardRule
 from sarafan.core.crypto import encrypt
-from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
+from sarafan.fraud.models import Alert, BlockRule, FlaggedSignal, StopRule
 from sarafan.links.models import Click, Link
+from sarafan.moderation.models import Decision
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.projects.services import create_project
@@ -335,7 +336,7 @@ FRAUD_PAGES = {
         lambda c: c.block.value,
         lambda c: c.block,
     ),
-    "fraud.decision": (
+    "moderation.decision": (
         lambda c: {
             "q": c.referral.public_id,
             "action__exact": "approve",

@@ -21,7 +21,8 @@ from django.urls import reverse
 
 from sarafan.alerts.services import raise_alert
 from sarafan.campaigns.models import Campaign
-from sarafan.fraud.models import Alert, BlockRule, Decision, FlaggedSignal, StopRule
+from sarafan.fraud.models import Alert, BlockRule, FlaggedSignal, StopRule
+from sarafan.moderation.models import Decision
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral
 from sarafan.rewards.models import Reward
@@ -345,7 +346,7 @@ def test_selected_cases_are_decided_with_the_list_action(
 
 
 def _reverse(client: Client, decision: Decision, **form: str) -> Any:
-    url = reverse("admin:fraud_decision_reverse", args=[decision.pk])
+    url = reverse("admin:moderation_decision_reverse", args=[decision.pk])
     return client.post(url, form, follow=True)
 
 
@@ -395,7 +396,7 @@ def test_decisions_are_reversed_from_their_list(admin_client: Client, program: P
     decisions = list(Decision.objects.all())
 
     response = admin_client.post(
-        reverse("admin:fraud_decision_changelist"),
+        reverse("admin:moderation_decision_changelist"),
         {"action": "reverse_selected", "_selected_action": [d.pk for d in decisions]},
         follow=True,
     )

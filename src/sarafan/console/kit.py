@@ -26,7 +26,7 @@ from sarafan.core.errors import SarafanError
 
 # --- moderation: who may, and what a refusal says ------------------------------------------
 
-MODERATE = "fraud.add_decision"
+MODERATE = "moderation.add_decision"
 
 
 def may_moderate(request: HttpRequest) -> bool:

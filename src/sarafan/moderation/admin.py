@@ -53,7 +53,7 @@ from sarafan.console.options import (
 from sarafan.core.errors import SarafanError
 from sarafan.core.ids import row_id
 from sarafan.fraud import risk
-from sarafan.fraud.models import Decision, DecisionAction, SignalKind
+from sarafan.fraud.models import SignalKind
 from sarafan.links.models import Channel
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
@@ -63,6 +63,7 @@ from sarafan.site.scope import LIVE, TEST, Scope, current_scope
 
 from . import selectors as evidence
 from . import services as moderation
+from .models import Decision, DecisionAction
 
 channel = shown_choice("channel", _("channel"), Channel)
 DECISION_LABELS = {
@@ -71,7 +72,7 @@ DECISION_LABELS = {
     "block": _("block"),
 }
 QUEUE = "referrals_referral_queue"
-REVERSE = "fraud.change_decision"
+REVERSE = "moderation.change_decision"
 # Cases one threshold decision takes at most, as the API's bulk review does.
 BULK_LIMIT = 500
 
@@ -732,7 +733,7 @@ class ReferralAdmin(ReadOnlyAdmin):
             others = QueueFilter(scope=scope).queue().exclude(pk=referral.pk)
             upcoming = others.values_list("pk", flat=True).first()
         rewards = evidence.case_rewards(referral)
-        reversible = request.user.has_perm("fraud.change_decision")
+        reversible = request.user.has_perm(REVERSE)
         return {
             "decide": decide,
             "in_review": in_review,
@@ -749,7 +750,7 @@ class ReferralAdmin(ReadOnlyAdmin):
                 {
                     "decision": row.decision,
                     "label": decision_label(row.decision),
-                    "url": reverse("admin:fraud_decision_change", args=[row.decision.pk]),
+                    "url": reverse("admin:moderation_decision_change", args=[row.decision.pk]),
                     "when": local_time(row.decision.created_at),
                     "reversed": (
                         local_time(row.decision.reversed_at) if row.decision.reversed_at else ""
@@ -834,7 +835,7 @@ class DecisionAdmin(ReadOnlyAdmin):
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.reverse_view)
         return [
-            path("<path:object_id>/reverse/", view, name="fraud_decision_reverse"),
+            path("<path:object_id>/reverse/", view, name="moderation_decision_reverse"),
             *super().get_urls(),
         ]
 
@@ -845,7 +846,7 @@ class DecisionAdmin(ReadOnlyAdmin):
         if isinstance(decision, HttpResponse):
             return decision
         reverse_decision(request, decision, action_reason(request))
-        return back(request, reverse("admin:fraud_decision_change", args=[decision.pk]))
+        return back(request, reverse("admin:moderation_decision_change", args=[decision.pk]))
 
     def change_view(
         self,
@@ -860,7 +861,7 @@ class DecisionAdmin(ReadOnlyAdmin):
             and decision.reversed_at is None
             and self.has_reverse_permission(request)
         ):
-            here = reverse("admin:fraud_decision_change", args=[decision.pk])
+            here = reverse("admin:moderation_decision_change", args=[decision.pk])
             extra_context = {
                 **(extra_context or {}),
                 "object_actions": [reverse_action(decision, here)],
@@ -894,7 +895,7 @@ def reverse_action(decision: Decision, here: str) -> ObjectAction:
             "The case goes back to the moderation queue; possible while none of its "
             "rewards is paid out."
         ),
-        url=reverse("admin:fraud_decision_reverse", args=[decision.pk]),
+        url=reverse("admin:moderation_decision_reverse", args=[decision.pk]),
         next=here,
         buttons=[("reverse", _("Reverse"), "danger")],
         reason=ReasonForm(),

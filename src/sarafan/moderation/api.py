@@ -17,7 +17,6 @@ from sarafan.campaigns.selectors import find_campaign
 from sarafan.core.errors import InvalidRequest, NotFound
 from sarafan.core.pagination import ListQuery, paginate
 from sarafan.core.schemas import ListOut, Strict, answers
-from sarafan.fraud.models import Decision
 from sarafan.fraud.risk import REASONS
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
@@ -29,6 +28,7 @@ from sarafan.rewards.api.rewards import _reward
 from sarafan.rewards.schemas import DecisionIn, RewardOut, reward_detail
 
 from . import services as moderation
+from .models import Decision
 from .schemas import DecisionOut, FraudsterOut, ReferralDecidedOut, ReviewResultOut
 
 ACTOR = "api"

@@ -9,12 +9,13 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
-from sarafan.fraud.models import Decision, Fingerprint, FlaggedSignal, SignalKind
+from sarafan.fraud.models import Fingerprint, FlaggedSignal, SignalKind
 from sarafan.fraud.services import IP_WINDOW
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus
 from sarafan.rewards.models import Reward
 
+from .models import Decision
 from .services import PAID_OUT
 
 

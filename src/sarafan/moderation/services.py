@@ -20,7 +20,7 @@ from sarafan.core.sweeps import isolated
 from sarafan.events.outbox import publish
 from sarafan.fraud import risk as scoring
 from sarafan.fraud.config import fraud_settings
-from sarafan.fraud.models import Alert, Decision, DecisionAction, Fingerprint, FlaggedSignal
+from sarafan.fraud.models import Alert, Fingerprint, FlaggedSignal
 from sarafan.fraud.risk import Finding, Risk
 from sarafan.fraud.services import FLAGGABLE
 from sarafan.participants.models import Participant
@@ -28,6 +28,8 @@ from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
 from sarafan.rewards import services as rewards
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.moves import move
+
+from .models import Decision, DecisionAction
 
 R = RewardStatus
 APPROVE, REJECT = DecisionAction.APPROVE, DecisionAction.REJECT

@@ -50,7 +50,7 @@ GROUPS: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = (
         (
             ("referrals.Referral", "gavel", "referrals_referral_queue", _("Moderation queue")),
             ("fraud.Alert", "notifications"),
-            ("fraud.Decision", "fact_check"),
+            ("moderation.Decision", "fact_check"),
             ("fraud.BlockRule", "block"),
             ("fraud.StopRule", "front_hand"),
             ("fraud.FlaggedSignal", "flag"),
