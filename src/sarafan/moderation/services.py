@@ -25,6 +25,7 @@ from sarafan.fraud.risk import Finding, Risk
 from sarafan.fraud.services import FLAGGABLE
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
+from sarafan.referrals.moves import move as move_referral
 from sarafan.rewards import services as rewards
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.moves import move
@@ -76,8 +77,7 @@ def _reject_rewards(referral: Referral, note: str, actor: str) -> int:
 def hold_or_reject(referral: Referral, status: str, *, reasons: list[str]) -> None:
     """A stricter risk decision on an open referral: hold it for review, or reject it."""
     note = "risk: " + ", ".join(reasons)
-    referral.status = status
-    Referral.objects.filter(pk=referral.pk).update(status=status)
+    move_referral(referral, status)
     if status == ReferralStatus.REVIEW:
         _hold_rewards(referral, note)
     else:
@@ -131,15 +131,10 @@ def hold_referrals(
             locked.risk_reasons = risk.reasons
             locked.risk_details = risk.details
             blocked = risk.decision == scoring.BLOCK
-            locked.status = ReferralStatus.REJECTED if blocked else ReferralStatus.REVIEW
-            locked.save(
-                update_fields=[
-                    "status",
-                    "risk_score",
-                    "risk_reasons",
-                    "risk_details",
-                    "risk_decision",
-                ]
+            move_referral(
+                locked,
+                ReferralStatus.REJECTED if blocked else ReferralStatus.REVIEW,
+                also=["risk_score", "risk_reasons", "risk_details", "risk_decision"],
             )
             if blocked:
                 _reject_rewards(locked, f"stop-rule: {reason}", "system")
@@ -177,12 +172,10 @@ def decide(*, referral: Referral, action: str, actor: str, reason: str = "") -> 
     if referral.status != ReferralStatus.REVIEW:
         raise Conflict(f"The referral is {referral.status}, not in review.", code="not_in_review")
     if action == APPROVE:
-        referral.status = _settled_status(referral)
-        referral.save(update_fields=["status"])
+        move_referral(referral, _settled_status(referral))
         _approve_rewards(referral, actor, reason)
     elif action == REJECT:
-        referral.status = ReferralStatus.REJECTED
-        referral.save(update_fields=["status"])
+        move_referral(referral, ReferralStatus.REJECTED)
         _reject_rewards(referral, reason or "rejected in review", actor)
         _rejected(referral)
     else:
@@ -273,8 +266,7 @@ def reverse(*, decision: Decision, actor: str, reason: str = "") -> Decision:
         elif decision.action == APPROVE and reward.status == R.PENDING:
             move(reward, R.REVIEW, actor=actor, note=note)
     if referral is not None:
-        referral.status = ReferralStatus.REVIEW
-        referral.save(update_fields=["status"])
+        move_referral(referral, ReferralStatus.REVIEW)
         _log(referral, "decision_reversed", actor=actor, reason=reason, decision=decision.public_id)
     decision.reversed_at = timezone.now()
     decision.reversed_by = actor
@@ -413,8 +405,7 @@ def mark_fraudster(*, participant: Participant, actor: str, reason: str = "") ->
         locked = _locked_case(referral)
         if locked.status == ReferralStatus.REJECTED:
             continue  # rejected meanwhile (a moderator, a parallel event): decided once
-        locked.status = ReferralStatus.REJECTED
-        locked.save(update_fields=["status"])
+        move_referral(locked, ReferralStatus.REJECTED)
         _reject_rewards(locked, f"fraudster: {reason}" if reason else "fraudster", actor)
         _rejected(locked)
         Decision.objects.create(

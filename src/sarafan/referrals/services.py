@@ -26,6 +26,7 @@ from sarafan.projects.models import Project
 from sarafan.tracking.models import Invite
 
 from .models import AttributionSource, Referral, ReferralEvent, ReferralStatus
+from .moves import move
 
 MAX_WINDOW_DAYS = 365
 
@@ -323,9 +324,12 @@ def qualify(referral: Referral) -> None:
     moderator approves it.
     """
     if referral.status in REASSESSED and referral.qualified_at is None:
-        if referral.status == ReferralStatus.PENDING:
-            referral.status = ReferralStatus.QUALIFIED
         referral.qualified_at = timezone.now()
-        referral.save(update_fields=["status", "qualified_at"])
+        pending = referral.status == ReferralStatus.PENDING
+        move(
+            referral,
+            ReferralStatus.QUALIFIED if pending else referral.status,
+            also=["qualified_at"],
+        )
         log(referral, "qualified")
         announce(referral, "referral.qualified")
