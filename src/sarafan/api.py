@@ -103,6 +103,7 @@ def _mount_routers() -> None:
     from sarafan.analytics.api import router as analytics
     from sarafan.campaigns.api import router as campaigns
     from sarafan.fraud.api import router as fraud
+    from sarafan.moderation import api as moderation
     from sarafan.participants.api import router as participants
     from sarafan.referrals.api import router as referrals
     from sarafan.rewards.api.issuers import issuers_router
@@ -113,14 +114,19 @@ def _mount_routers() -> None:
     api.add_router("/campaigns", campaigns)
     api.add_router("/participants", participants)
     api.add_router("/events", events)
+    # Moderation's endpoints live at the paths of what they decide on; its referrals router
+    # goes first so that POST /referrals/review is not taken for GET /referrals/{id}.
+    api.add_router("/referrals", moderation.referrals)
     api.add_router("/referrals", referrals)
     api.add_router("/rewards", rewards)
+    api.add_router("/rewards", moderation.rewards)
     api.add_router("/certificates", certificates)
     api.add_router("/brands", brands)
     api.add_router("/pools", pools_router)
     api.add_router("/issuers", issuers_router)
     api.add_router("/analytics", analytics)
     api.add_router("/fraud", fraud)
+    api.add_router("/fraud", moderation.fraud)
 
 
 _mount_routers()

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "sarafan.referrals",
     "sarafan.rewards",
     "sarafan.fraud",
+    "sarafan.moderation",
     "sarafan.analytics",
     "sarafan.console",
     "sarafan.portal",

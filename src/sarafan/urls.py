@@ -1,7 +1,7 @@
 """Mounts the API, the redirect, the portal and the console."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from sarafan.api import api
@@ -21,6 +21,13 @@ urlpatterns = [
         "p/<str:token>/rewards/<str:reward_id>/brand",
         portal.choose_brand,
         name="portal_choose_brand",
+    ),
+    # Decisions were fraud's model before the moderation app: old links still arrive.
+    re_path(
+        r"^console/fraud/decision/(?P<rest>.*)$",
+        RedirectView.as_view(
+            url="/console/moderation/decision/%(rest)s", permanent=True, query_string=True
+        ),
     ),
     path("console/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -18,8 +18,9 @@ from django.utils import timezone
 from sarafan.alerts.models import Alert
 from sarafan.campaigns.models import Campaign, RewardRule
 from sarafan.core.crypto import encrypt
-from sarafan.fraud.models import BlockRule, Decision, FlaggedSignal, StopRule
+from sarafan.fraud.models import BlockRule, FlaggedSignal, StopRule
 from sarafan.links.models import Click, Link
+from sarafan.moderation.models import Decision
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 from sarafan.projects.services import create_project
@@ -336,7 +337,7 @@ FRAUD_PAGES = {
         lambda c: c.block.value,
         lambda c: c.block,
     ),
-    "fraud.decision": (
+    "moderation.decision": (
         lambda c: {
             "q": c.referral.public_id,
             "action__exact": "approve",

@@ -22,7 +22,8 @@ from django.urls import reverse
 from sarafan.alerts.models import Alert
 from sarafan.alerts.services import raise_alert
 from sarafan.campaigns.models import Campaign
-from sarafan.fraud.models import BlockRule, Decision, FlaggedSignal, StopRule
+from sarafan.fraud.models import BlockRule, FlaggedSignal, StopRule
+from sarafan.moderation.models import Decision
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral
 from sarafan.rewards.models import Reward
@@ -346,7 +347,7 @@ def test_selected_cases_are_decided_with_the_list_action(
 
 
 def _reverse(client: Client, decision: Decision, **form: str) -> Any:
-    url = reverse("admin:fraud_decision_reverse", args=[decision.pk])
+    url = reverse("admin:moderation_decision_reverse", args=[decision.pk])
     return client.post(url, form, follow=True)
 
 
@@ -396,7 +397,7 @@ def test_decisions_are_reversed_from_their_list(admin_client: Client, program: P
     decisions = list(Decision.objects.all())
 
     response = admin_client.post(
-        reverse("admin:fraud_decision_changelist"),
+        reverse("admin:moderation_decision_changelist"),
         {"action": "reverse_selected", "_selected_action": [d.pk for d in decisions]},
         follow=True,
     )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from sarafan.fraud.models import Decision
+from sarafan.moderation.models import Decision
 from sarafan.referrals.models import Referral
 from sarafan.rewards.models import Reward
 from tests.conftest import ApiClient, ProjectKeys

@@ -8,7 +8,7 @@ from django.utils import translation
 
 import sarafan
 from sarafan.core.errors import Conflict, ErrorCode, declared, refusal, registered
-from sarafan.fraud.errors import ModerationError
+from sarafan.moderation.errors import ModerationError
 from sarafan.rewards.errors import RewardError
 
 SRC = Path(sarafan.__file__).parent

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from sarafan.fraud.scan import run_stop_rules
+from sarafan.moderation.scan import run_stop_rules
 from tests.conftest import ApiClient
 from tests.fraud.support import (
     REFEREE_SIGNUP_REWARD,

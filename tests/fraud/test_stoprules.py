@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
-from sarafan.fraud.scan import run_stop_rules
 from sarafan.links.models import Click
+from sarafan.moderation.scan import run_stop_rules
 from sarafan.rewards.models import Reward
 from tests.fraud.support import (
     REFEREE_SIGNUP_REWARD,

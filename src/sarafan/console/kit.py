@@ -28,7 +28,7 @@ __all__ = ["refusal"]  # what a service's refusal says (core/errors.py), for eve
 
 # --- moderation: who may, and what a refusal says ------------------------------------------
 
-MODERATE = "fraud.add_decision"
+MODERATE = "moderation.add_decision"
 
 
 def may_moderate(request: HttpRequest) -> bool:

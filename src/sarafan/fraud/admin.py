@@ -1,10 +1,9 @@
-"""Console pages of the anti-fraud: decisions, alerts, block list, stop-rules, flagged signals.
+"""Console pages of the anti-fraud: block list, stop-rules, flagged signals.
 
-The moderation queue and the case page are the referral's pages (referrals/admin.py); what
-they share with these pages (the project and mode the moderator works in, the moderation
-permission, the wording of the services' refusals) is the console kit's (sarafan.console).
-Every change goes through fraud.moderation or is validated by fraud.services, as the API's
-does.
+The moderation queue, the case page and decisions are moderation's (moderation/admin.py),
+alerts are the alerts app's; what they share with these pages (the project and mode the
+moderator works in, the wording of the services' refusals) is the console kit's
+(sarafan.console). Every change is validated by fraud.services, as the API's is.
 """
 
 from copy import copy
@@ -12,43 +11,29 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.options import ActionLocation
-from django.contrib.admin.utils import unquote
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import formats
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy, pgettext_lazy
+from django.utils.translation import ngettext, ngettext_lazy
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from sarafan.console.kit import (
-    ObjectAction,
-    ReasonActionForm,
-    ReasonForm,
-    ReversedFilter,
-    action_reason,
     actor,
-    back,
-    label,
-    local_time,
-    posted_object,
     refusal,
 )
-from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, public_id, shown, shown_choice
-from sarafan.core.errors import InvalidRequest, SarafanError
+from sarafan.console.options import LINK_CLASSES, ReadOnlyAdmin, shown, shown_choice
+from sarafan.core.errors import InvalidRequest
 from sarafan.core.money import AmountFormField
 from sarafan.site.scope import current_scope
 
-from . import moderation
 from .models import (
     BlockKind,
     BlockRule,
-    Decision,
-    DecisionAction,
     FlaggedSignal,
     SignalKind,
     StopAction,
@@ -56,158 +41,6 @@ from .models import (
     StopRuleKind,
 )
 from .services import check_block_value
-
-REVERSE = "fraud.change_decision"
-
-
-# --- decisions ------------------------------------------------------------------------------
-
-
-def decision_label(decision: Decision) -> str:
-    variant = "success" if decision.action == DecisionAction.APPROVE else "danger"
-    return label(decision.get_action_display(), variant)
-
-
-@admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdmin):
-    """Who decided what on which case and why; a decision is reversed here, never edited."""
-
-    list_display = (
-        public_id,
-        shown("referral", _("referral")),
-        shown("reward", _("reward")),
-        "decision",
-        "actor",
-        "reason",
-        "created_at",
-        "reversal",
-        "livemode",
-        "project",
-    )
-    list_filter = ("action", ReversedFilter, "livemode", "project")
-    list_select_related = ("referral", "reward", "project")
-    search_fields = ("public_id", "referral__public_id", "reward__public_id", "actor", "reason")
-    fields = (
-        "project",
-        "livemode",
-        public_id,
-        shown("referral", _("referral")),
-        shown("reward", _("reward")),
-        "decision",
-        "actor",
-        "reason",
-        "created_at",
-        "reversed_at",
-        "reversed_by",
-    )
-    readonly_fields = fields
-    actions = ("reverse_selected",)
-    action_form = ReasonActionForm
-    change_form_outer_after_template = "console/object_actions.html"
-
-    @admin.display(description=pgettext_lazy("moderation", "decision"), ordering="action")
-    def decision(self, decision: Decision) -> str:
-        return decision_label(decision)
-
-    @admin.display(description=_("reversed"), ordering="reversed_at")
-    def reversal(self, decision: Decision) -> str:
-        if decision.reversed_at is None:
-            return "—"
-        return str(
-            _("%(when)s by %(who)s")
-            % {"when": local_time(decision.reversed_at), "who": decision.reversed_by}
-        )
-
-    def has_reverse_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(REVERSE)
-
-    def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view(self.reverse_view)
-        return [
-            path("<path:object_id>/reverse/", view, name="fraud_decision_reverse"),
-            *super().get_urls(),
-        ]
-
-    def reverse_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        decision = posted_object(
-            self, request, object_id, allowed=self.has_reverse_permission(request)
-        )
-        if isinstance(decision, HttpResponse):
-            return decision
-        reverse_decision(request, decision, action_reason(request))
-        return back(request, reverse("admin:fraud_decision_change", args=[decision.pk]))
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        decision = self.get_object(request, unquote(object_id))
-        if (
-            decision is not None
-            and decision.reversed_at is None
-            and self.has_reverse_permission(request)
-        ):
-            here = reverse("admin:fraud_decision_change", args=[decision.pk])
-            extra_context = {
-                **(extra_context or {}),
-                "object_actions": [reverse_action(decision, here)],
-            }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    @admin.action(description=_("Reverse selected decisions"), permissions=["reverse"])
-    def reverse_selected(self, request: HttpRequest, queryset: QuerySet[Decision]) -> None:
-        done = sum(
-            reverse_decision(request, d, action_reason(request), quiet=True)
-            for d in queryset.order_by("id")
-        )
-        if done:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d decision reversed; its case is back in review.",
-                    "%(count)d decisions reversed; their cases are back in review.",
-                    done,
-                )
-                % {"count": done},
-                messages.SUCCESS,
-            )
-
-
-def reverse_action(decision: Decision, here: str) -> ObjectAction:
-    return ObjectAction(
-        key=f"reverse-{decision.public_id}",
-        title=_("Reverse the decision"),
-        description=_(
-            "The case goes back to the moderation queue; possible while none of its "
-            "rewards is paid out."
-        ),
-        url=reverse("admin:fraud_decision_reverse", args=[decision.pk]),
-        next=here,
-        buttons=[("reverse", _("Reverse"), "danger")],
-        reason=ReasonForm(),
-    )
-
-
-def reverse_decision(
-    request: HttpRequest, decision: Decision, reason: str, *, quiet: bool = False
-) -> bool:
-    """Reverse through moderation.reverse; a refusal becomes an error message."""
-    try:
-        moderation.reverse(decision=decision, actor=actor(request), reason=reason)
-    except SarafanError as exc:
-        messages.error(request, f"{decision.public_id}: {refusal(exc)}")
-        return False
-    if not quiet:
-        messages.success(
-            request,
-            _("Decision %(decision)s reversed; the case is back in review.")
-            % {"decision": decision.public_id},
-        )
-    return True
-
 
 # --- block list -----------------------------------------------------------------------------
 

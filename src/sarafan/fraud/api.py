@@ -1,4 +1,4 @@
-"""Anti-fraud API: block lists, stop-rules, alerts, fraudster marks, reversing decisions."""
+"""Anti-fraud API: block lists, stop-rules, alerts (marks and decisions: moderation/api.py)."""
 
 from typing import Any, Literal
 
@@ -14,21 +14,16 @@ from sarafan.core.errors import Conflict, NotFound
 from sarafan.core.money import Threshold
 from sarafan.core.pagination import ListQuery, paginate
 from sarafan.core.schemas import FreeText, ListOut, Strict, answers
-from sarafan.participants.models import Participant
-from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import caller as _caller
 from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
-from . import moderation
 from .config import forget_lists
-from .models import BlockRule, Decision, StopRule
+from .models import BlockRule, StopRule
 from .schemas import (
     AlertOut,
     BlockEntryDeletedOut,
     BlockEntryOut,
-    DecisionOut,
-    FraudsterOut,
     StopRuleOut,
 )
 from .services import check_block_value
@@ -262,96 +257,3 @@ def acknowledge(request: HttpRequest, alert_id: str) -> dict[str, Any]:
         raise NotFound(f"No alert '{alert_id}'.", param="id")
     acknowledge_alert(alert, actor=ACTOR)
     return alert_out(alert)
-
-
-# --- fraudsters and decisions ------------------------------------------------------------------
-
-
-class FraudsterIn(Strict):
-    participant: str = Field(min_length=1, max_length=200)
-    reason: str = Field(default="", max_length=500)
-
-
-def _participant(caller: ApiCaller, external_id: str) -> Participant:
-    return find_participant(
-        project=caller.project,
-        livemode=caller.livemode,
-        external_id=external_id,
-        param="participant",
-    )
-
-
-@router.post(
-    "/fraudsters",
-    response=answers({200: FraudsterOut}, body=True),
-    summary="Mark a participant as a fraudster: their signals flag later events",
-)
-def mark(request: HttpRequest, payload: FraudsterIn) -> dict[str, Any]:
-    participant = _participant(_caller(request), payload.participant)
-    rejected = moderation.mark_fraudster(
-        participant=participant, actor=ACTOR, reason=payload.reason
-    )
-    return {"object": "fraudster", "participant": participant.external_id, "rejected": rejected}
-
-
-@router.delete(
-    "/fraudsters/{external_id}",
-    response=answers({200: FraudsterOut}, body=True),
-    summary="Take a fraudster mark back",
-)
-def unmark(request: HttpRequest, external_id: str) -> dict[str, Any]:
-    participant = _participant(_caller(request), external_id)
-    moderation.unmark_fraudster(participant=participant, actor=ACTOR)
-    return {"object": "fraudster", "participant": participant.external_id, "deleted": True}
-
-
-class ReverseIn(Strict):
-    reason: str = Field(default="", max_length=500)
-
-
-def decision_out(decision: Decision) -> dict[str, Any]:
-    return {
-        "id": decision.public_id,
-        "object": "decision",
-        "action": decision.action,
-        "referral": decision.referral.public_id if decision.referral else None,
-        "reward": decision.reward.public_id if decision.reward else None,
-        "actor": decision.actor,
-        "reason": decision.reason,
-        "created_at": decision.created_at.isoformat(),
-        "reversed_at": decision.reversed_at.isoformat() if decision.reversed_at else None,
-        "reversed_by": decision.reversed_by,
-    }
-
-
-def _decisions(caller: ApiCaller) -> Any:
-    return Decision.objects.filter(project=caller.project, livemode=caller.livemode).select_related(
-        "referral", "reward"
-    )
-
-
-@router.get(
-    "/decisions",
-    response=answers({200: ListOut[DecisionOut]}),
-    summary="Moderation decisions, newest first",
-)
-def list_decisions(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
-    page, has_more = paginate(
-        _decisions(_caller(request)), limit=query.limit, starting_after=query.starting_after
-    )
-    return {"object": "list", "data": [decision_out(d) for d in page], "has_more": has_more}
-
-
-@router.post(
-    "/decisions/{decision_id}/reverse",
-    response=answers({200: DecisionOut}, body=True),
-    summary="Reverse a decision while nothing of its case is paid out",
-)
-def reverse(
-    request: HttpRequest, decision_id: str, payload: ReverseIn | None = None
-) -> dict[str, Any]:
-    decision = _decisions(_caller(request)).filter(public_id=decision_id).first()
-    if decision is None:
-        raise NotFound(f"No decision '{decision_id}'.", param="id")
-    moderation.reverse(decision=decision, actor=ACTOR, reason=payload.reason if payload else "")
-    return decision_out(_decisions(_caller(request)).get(pk=decision.pk))

@@ -75,26 +75,6 @@ class AlertOut(Out):
     acknowledged_at: Timestamp | None
 
 
-class FraudsterOut(Out):
-    object: Literal["fraudster"]
-    participant: str
-    rejected: int | None = Field(default=None, description="referrals rejected by the mark")
-    deleted: bool | None = None
-
-
-class DecisionOut(Out):
-    id: str
-    object: Literal["decision"]
-    action: str
-    referral: str | None
-    reward: str | None
-    actor: str
-    reason: str
-    created_at: Timestamp
-    reversed_at: Timestamp | None
-    reversed_by: str
-
-
 class PersonOut(Out):
     external_id: str
     name: str

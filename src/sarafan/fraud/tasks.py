@@ -1,17 +1,10 @@
-"""Anti-fraud background tasks: thin wrappers that call the services."""
+"""Anti-fraud background tasks.
 
-from django.tasks import task
+The stop-rule scan and the review deadlines are moderation's tasks now
+(sarafan.moderation.tasks). Task rows queued before the upgrade name them by their old path,
+sarafan.fraud.tasks.<name>; these names keep those rows running.
+"""
 
+from sarafan.moderation.tasks import apply_review_deadlines, run_stop_rules
 
-@task()
-def run_stop_rules() -> int:
-    from .scan import run_stop_rules as run
-
-    return run()
-
-
-@task()
-def apply_review_deadlines() -> int:
-    from .moderation import apply_review_deadlines as apply
-
-    return apply()
+__all__ = ["apply_review_deadlines", "run_stop_rules"]

@@ -4,7 +4,7 @@ Participants are created by the API (which gives them a code, a portal token and
 link), so the console does not add them. Contact details are saved through
 `upsert_participant`, the API's own use case, so the same normalization applies; codes and
 counters are only shown, and an erased participant cannot be edited back to life.
-A moderator marks a fraudster here (fraud.moderation.mark_fraudster), or takes the mark back.
+A moderator marks a fraudster here (moderation.services.mark_fraudster), or takes the mark back.
 """
 
 from typing import Any
@@ -42,9 +42,10 @@ from sarafan.console.kit import (
 )
 from sarafan.console.options import LINK_CLASSES, ReadOnlyInline, public_id, shown
 from sarafan.core.errors import SarafanError
-from sarafan.fraud import moderation, risk
+from sarafan.fraud import risk
 from sarafan.fraud.services import record_contacts
 from sarafan.links.models import Link
+from sarafan.moderation import services as moderation
 from sarafan.rewards.tax import tax_status, with_tax_state
 from sarafan.rewards.waiting import record_tax_details
 
@@ -319,8 +320,8 @@ class ParticipantAdmin(ModelAdmin):
             self.message_user(
                 request,
                 ngettext(
-                    "Tax details recorded; %(count)d held reward issued.",
-                    "Tax details recorded; %(count)d held rewards issued.",
+                    "Tax details recorded; %(count)d held reward is being issued.",
+                    "Tax details recorded; %(count)d held rewards are being issued.",
                     issued,
                 )
                 % {"count": issued},

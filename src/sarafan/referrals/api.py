@@ -1,21 +1,19 @@
-"""Referrals API: who brought whom, the risk verdict with its evidence, and moderation."""
+"""Referrals API: who brought whom, and the risk verdict with its evidence."""
 
-from typing import Any, Literal
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from sarafan.campaigns.models import Campaign
 from sarafan.campaigns.selectors import find_campaign
-from sarafan.core.errors import InvalidRequest, NotFound
+from sarafan.core.errors import NotFound
 from sarafan.core.pagination import ListQuery, paginate
-from sarafan.core.schemas import ListOut, Strict, answers
-from sarafan.fraud import moderation
-from sarafan.fraud.risk import REASONS
-from sarafan.fraud.selectors import evidence
+from sarafan.core.schemas import ListOut, answers
 from sarafan.fraud.services import risk_out
+from sarafan.moderation.selectors import evidence
 from sarafan.participants.models import Participant
 from sarafan.participants.selectors import find_participant
 from sarafan.projects.auth import caller as _caller
@@ -23,7 +21,7 @@ from sarafan.projects.auth import secret_key_auth
 from sarafan.projects.services import ApiCaller
 
 from .models import Referral, ReferralStatus
-from .schemas import ReferralDecidedOut, ReferralOut, ReviewResultOut
+from .schemas import ReferralOut
 
 router = Router(auth=secret_key_auth, tags=["referrals"], by_alias=True, exclude_unset=True)
 
@@ -111,103 +109,8 @@ def list_referrals(request: HttpRequest, query: Query[ReferralQuery]) -> dict[st
     return {"object": "list", "data": [referral_out(r) for r in page], "has_more": has_more}
 
 
-class DecideIn(Strict):
-    reason: str = Field(default="", max_length=500)
-
-
-def _decide(request: HttpRequest, referral_id: str, action: str, reason: str) -> dict[str, Any]:
-    referral = _referral(request, referral_id)
-    decision = moderation.decide(
-        referral=referral, action=action, actor=_actor(request), reason=reason
-    )
-    return {**referral_out(_referral(request, referral_id)), "decision": decision.public_id}
-
-
-@router.post(
-    "/{referral_id}/approve",
-    response=answers({200: ReferralDecidedOut}, body=True),
-    summary="Approve a referral in review",
-)
-def approve(
-    request: HttpRequest, referral_id: str, payload: DecideIn | None = None
-) -> dict[str, Any]:
-    return _decide(request, referral_id, moderation.APPROVE, payload.reason if payload else "")
-
-
-@router.post(
-    "/{referral_id}/reject",
-    response=answers({200: ReferralDecidedOut}, body=True),
-    summary="Reject a referral in review",
-)
-def reject(
-    request: HttpRequest, referral_id: str, payload: DecideIn | None = None
-) -> dict[str, Any]:
-    return _decide(request, referral_id, moderation.REJECT, payload.reason if payload else "")
-
-
-class ReviewFilter(Strict):
-    campaign: str | None = Field(default=None, max_length=32)
-    min_score: float | None = Field(default=None, ge=0, le=1)
-    max_score: float | None = Field(default=None, ge=0, le=1)
-    reason: str | None = Field(default=None, max_length=40)
-
-
-class BulkIn(Strict):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
-                {"required": ["filter"], "properties": {"filter": {"type": "object"}}},
-            ]
-        }
-    )
-
-    action: Literal["approve", "reject"]
-    ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
-    filter: ReviewFilter | None = None
-    reason: str = Field(default="", max_length=500)
-
-
-@router.post(
-    "/review",
-    response=answers({200: ReviewResultOut}, body=True),
-    summary="Decide many referrals in review at once",
-)
-def review_many(request: HttpRequest, payload: BulkIn) -> dict[str, Any]:
-    """Either `ids` or `filter` (campaign, min_score, max_score, reason); at most 500 a call."""
-    caller = _caller(request)
-    if (payload.ids is None) == (payload.filter is None):
-        raise InvalidRequest("Send either 'ids' or 'filter'.", param="ids")
-    queue = moderation.review_queue(project_id=caller.project.pk, livemode=caller.livemode)
-    if payload.ids is not None:
-        chosen = list(queue.filter(public_id__in=payload.ids))
-        missing = len(set(payload.ids)) - len(chosen)
-    else:
-        rules = payload.filter or ReviewFilter()
-        if rules.reason and rules.reason not in REASONS:
-            raise InvalidRequest(f"'{rules.reason}' is not a reason code.", param="filter.reason")
-        queue = moderation.review_queue(
-            project_id=caller.project.pk,
-            livemode=caller.livemode,
-            campaign=_campaign(caller, rules.campaign),
-            min_score=rules.min_score,
-            max_score=rules.max_score,
-            reason=rules.reason,
-        )
-        chosen, missing = list(queue[:500]), 0
-    result = moderation.decide_many(
-        chosen, action=payload.action, actor=_actor(request), reason=payload.reason
-    )
-    return {
-        "object": "review_result",
-        "action": payload.action,
-        "decided": result.decided,
-        "skipped": result.skipped + missing,
-    }
-
-
-# Registered after /review: Django tries the paths in order, and "/{referral_id}" (GET only)
-# would take "/review" for an id and answer POST /review with 405.
+# The moderation endpoints under /referrals (approve, reject, review) are moderation/api.py's;
+# that router is mounted first, so "/{referral_id}" (GET only) never takes "/review" for an id.
 @router.get(
     "/{referral_id}",
     response=answers({200: ReferralOut}),

@@ -24,14 +24,3 @@ class ReferralOut(Out):
     qualified_at: Timestamp | None
     risk: RiskOut
     evidence: EvidenceOut | None = Field(default=None, description="when read one by one")
-
-
-class ReferralDecidedOut(ReferralOut):
-    decision: str = Field(description="the moderation decision's id, dec_…")
-
-
-class ReviewResultOut(Out):
-    object: Literal["review_result"]
-    action: Literal["approve", "reject"]
-    decided: int
-    skipped: int

@@ -25,9 +25,19 @@ from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
 
 from .models import AttributionSource, Invite, Referral, ReferralEvent, ReferralStatus
+from .moves import move
 from .selectors import referred_since
 
 MAX_WINDOW_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """New evidence makes an open referral's decision stricter than its status: it is to be
+    held for review or rejected (moderation.services.hold_or_reject), for these reasons."""
+
+    status: str
+    reasons: list[str]
 
 
 @dataclass
@@ -38,6 +48,9 @@ class Attribution:
     risk: Risk | None = None
     # The referral's campaign and rules when attribution already read them.
     terms: CampaignTerms | None = None
+    # Set when an existing referral was reassessed into a stricter status; the caller
+    # applies it in the same transaction, before any reward of the referral is granted.
+    escalation: Escalation | None = None
 
 
 @dataclass
@@ -192,7 +205,9 @@ def attribute(
 
     The caller has locked the customer's row (events for one customer run one at a time).
     A referral still pending or in review is assessed again with each event's signals (a
-    card appears only with the order), and its decision only ever gets stricter.
+    card appears only with the order), and its decision only ever gets stricter: when the
+    stricter decision changes its status, the answer's `escalation` says so, and the caller
+    holds or rejects the case (moderation sits above referrals) before granting rewards.
     `qualifies`: the event is the customer's first paid order, so a referral created now
     is written already qualified (as `qualify` would make it, without a second write).
     """
@@ -206,7 +221,7 @@ def attribute(
         if existing.status in REASSESSED or (
             context.ordered_at is not None and existing.status == ReferralStatus.QUALIFIED
         ):
-            _reassess(existing, context)
+            return Attribution(existing, escalation=_reassess(existing, context))
         return Attribution(existing)
     evidence = _find_evidence(
         project=project, livemode=livemode, code=code, visitor_id=visitor_id, email=customer.email
@@ -275,11 +290,13 @@ def attribute(
     return Attribution(referral, created=True, risk=risk, terms=terms)
 
 
-def _reassess(referral: Referral, context: EventContext) -> None:
-    """Assess an open referral again with this event's signals; escalate, never relax."""
+def _reassess(referral: Referral, context: EventContext) -> Escalation | None:
+    """Assess an open referral again with this event's signals; escalate, never relax.
+
+    Saves the merged risk; returns the stricter status the referral is to take, if any."""
     terms = campaign_terms(referral.campaign_id)
     if terms is None:
-        return
+        return None
     fresh = assess(
         Subject(
             project_id=referral.project_id,
@@ -305,7 +322,7 @@ def _reassess(referral: Referral, context: EventContext) -> None:
     )
     merged, added = scoring.merge(old, fresh, review_at=config.review_at, block_at=config.block_at)
     if not added:
-        return
+        return None
     referral.risk_score = merged.score
     referral.risk_reasons = merged.reasons
     referral.risk_details = merged.details
@@ -314,12 +331,11 @@ def _reassess(referral: Referral, context: EventContext) -> None:
     # Compared with the status, not the old decision: a case a moderator approved keeps its
     # `review` decision, and new evidence puts it back in the queue.
     status = STATUS_FOR.get(merged.decision)
-    if status is not None and status != referral.status:
-        from sarafan.fraud.moderation import hold_or_reject
-
-        hold_or_reject(referral, status, reasons=added)
     referral.save(update_fields=fields)
     log(referral, "reassessed", added=added, risk=merged.as_dict())
+    if status is not None and status != referral.status:
+        return Escalation(status, list(added))
+    return None
 
 
 def qualify(referral: Referral) -> None:
@@ -329,9 +345,12 @@ def qualify(referral: Referral) -> None:
     moderator approves it.
     """
     if referral.status in REASSESSED and referral.qualified_at is None:
-        if referral.status == ReferralStatus.PENDING:
-            referral.status = ReferralStatus.QUALIFIED
         referral.qualified_at = timezone.now()
-        referral.save(update_fields=["status", "qualified_at"])
+        pending = referral.status == ReferralStatus.PENDING
+        move(
+            referral,
+            ReferralStatus.QUALIFIED if pending else referral.status,
+            also=["qualified_at"],
+        )
         log(referral, "qualified")
         announce(referral, "referral.qualified")

@@ -50,7 +50,7 @@ GROUPS: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = (
         (
             ("referrals.Referral", "gavel", "referrals_referral_queue", _("Moderation queue")),
             ("alerts.Alert", "notifications"),
-            ("fraud.Decision", "fact_check"),
+            ("moderation.Decision", "fact_check"),
             ("fraud.BlockRule", "block"),
             ("fraud.StopRule", "front_hand"),
             ("fraud.FlaggedSignal", "flag"),
@@ -74,7 +74,7 @@ BADGES = {
 
 
 def cases_in_review(request: HttpRequest) -> int | None:
-    from sarafan.fraud.selectors import cases_in_review as counts
+    from sarafan.moderation.selectors import cases_in_review as counts
     from sarafan.site.scope import current_scope
 
     scope = current_scope(request)

@@ -15,7 +15,7 @@ def periodic_tasks() -> list[tuple[float, Callable[[], object]]]:
     from sarafan.analytics.tasks import rollup_analytics
     from sarafan.core.tasks import ensure_partitions, fail_stalled_tasks, purge_rate_counters
     from sarafan.events.tasks import dispatch_events, purge_events
-    from sarafan.fraud.tasks import apply_review_deadlines, run_stop_rules
+    from sarafan.moderation.tasks import apply_review_deadlines, run_stop_rules
     from sarafan.rewards.tasks import (
         expire_certificates,
         recover_deliveries,

@@ -24,8 +24,8 @@ from sarafan.core.identity import Identity
 from sarafan.core.money import DEFAULT_CURRENCY, money_str
 from sarafan.core.validation import validation_error
 from sarafan.events import outbox as events
-from sarafan.fraud.scan import check_refund_rate
 from sarafan.fraud.services import record_signals
+from sarafan.moderation.services import hold_or_reject
 from sarafan.participants.models import Participant
 from sarafan.participants.services import upsert_participant
 from sarafan.projects.models import Project
@@ -39,6 +39,7 @@ from sarafan.rewards.services import BudgetContended, cancel_reward
 
 from .errors import EventError
 from .models import Event, EventType, Order, OrderStatus
+from .refunds import check_refund_rate
 from .results import OrderFacts, Recorded, Repeated, Shape
 from .schemas import CustomerIn, EventIn, OrderIn
 
@@ -170,7 +171,7 @@ def _attribute(
     *,
     qualifies: bool = False,
 ) -> referrals.Attribution:
-    return referrals.attribute(
+    attribution = referrals.attribute(
         project=project,
         livemode=livemode,
         customer=customer,
@@ -181,6 +182,12 @@ def _attribute(
         context=context,
         qualifies=qualifies,
     )
+    escalation = attribution.escalation
+    if escalation is not None and attribution.referral is not None:
+        # In the event's transaction, before the rules run: no reward of a case new
+        # evidence holds or rejects is granted in between.
+        hold_or_reject(attribution.referral, escalation.status, reasons=escalation.reasons)
+    return attribution
 
 
 def _signup(

@@ -190,43 +190,6 @@ def _decide(
     return reward_detail(_reward(request, reward_id))
 
 
-def _moderate(
-    request: HttpRequest, reward_id: str, payload: DecisionIn | None, action: str
-) -> dict[str, Any]:
-    """Approve or reject, recorded as a moderation decision (reversible until paid out)."""
-    from sarafan.fraud import moderation
-
-    note = payload.note if payload else ""
-    moderation.decide_reward(
-        reward=_reward(request, reward_id), action=action, actor="api", reason=note
-    )
-    return reward_detail(_reward(request, reward_id))
-
-
-@rewards.post(
-    "/{reward_id}/approve",
-    response=answers({200: RewardOut}, body=True),
-    summary="Approve a held reward; issues it",
-    operation_id="sarafan_rewards_api_approve",
-)
-def approve(
-    request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
-) -> dict[str, Any]:
-    return _moderate(request, reward_id, payload, "approve")
-
-
-@rewards.post(
-    "/{reward_id}/reject",
-    response=answers({200: RewardOut}, body=True),
-    summary="Reject a reward not yet paid",
-    operation_id="sarafan_rewards_api_reject",
-)
-def reject(
-    request: HttpRequest, reward_id: str, payload: DecisionIn | None = None
-) -> dict[str, Any]:
-    return _moderate(request, reward_id, payload, "reject")
-
-
 @rewards.post(
     "/{reward_id}/cancel",
     response=answers({200: RewardOut}, body=True),

@@ -3,7 +3,7 @@
 Every few minutes the worker looks, per enabled rule, for IP addresses and devices shared
 by too many customers, referrers bringing too many friends, referrers converting far above
 their campaign, and campaigns spending faster than planned; it holds the affected
-referrals, alerts and pauses as each rule says. Also here: the refund-rate flag.
+referrals, alerts and pauses as each rule says.
 """
 
 from collections.abc import Mapping
@@ -17,17 +17,14 @@ from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign, CampaignStatus
 from sarafan.core.sweeps import isolated
+from sarafan.fraud.models import Fingerprint, SignalKind, StopRule, StopRuleKind
+from sarafan.fraud.stoprules import BUDGET_PLAN_DAYS, HOLD, SPIKE_MIN_CLICKS, trip
 from sarafan.links.models import Click
-from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus
 from sarafan.rewards.models import Reward
 from sarafan.rewards.transitions import COUNTED
-from sarafan.tracking.models import Order, OrderStatus
 
-from .config import fraud_settings
-from .models import Fingerprint, SignalKind, StopRule, StopRuleKind
-from .moderation import hold_referrals
-from .stoprules import BUDGET_PLAN_DAYS, HOLD, SPIKE_MIN_CLICKS, trip
+from .services import hold_referrals
 
 K = StopRuleKind
 OPEN = (ReferralStatus.PENDING, ReferralStatus.QUALIFIED)
@@ -203,28 +200,3 @@ def run_stop_rules(*, now: datetime | None = None) -> int:
         with isolated("stop-rules", project=project_rules[0].project.public_id):
             held += sum(_run(rule, now) for rule in project_rules)
     return held
-
-
-HIGH_REFUND_RATE = "high_refund_rate"
-
-
-def check_refund_rate(referral: Referral) -> bool:
-    """After a refund: flag the referrer whose referred orders are refunded too often.
-
-    Counts paid orders of all the referrer's referees; the campaign decides the threshold
-    and the least number of orders before the rate means anything.
-    """
-    config = fraud_settings(referral.campaign)
-    orders = Order.objects.filter(
-        project_id=referral.project_id,
-        livemode=referral.livemode,
-        referral__referrer_id=referral.referrer_id,
-    ).aggregate(total=Count("id"), refunded=Count("id", filter=Q(status=OrderStatus.REFUNDED)))
-    total, refunded = orders["total"], orders["refunded"]
-    if total < config.refund_rate_min_orders or refunded / total <= config.refund_rate_threshold:
-        return False
-    referrer = Participant.objects.get(pk=referral.referrer_id)
-    if HIGH_REFUND_RATE not in referrer.risk_flags:
-        referrer.risk_flags = [*referrer.risk_flags, HIGH_REFUND_RATE]
-        referrer.save(update_fields=["risk_flags", "updated_at"])
-    return True

@@ -18,18 +18,20 @@ from sarafan.campaigns.models import Campaign
 from sarafan.core.errors import Conflict
 from sarafan.core.sweeps import isolated
 from sarafan.events.outbox import publish
+from sarafan.fraud import risk as scoring
+from sarafan.fraud.config import fraud_settings
+from sarafan.fraud.models import Fingerprint, FlaggedSignal
+from sarafan.fraud.risk import Finding, Risk
+from sarafan.fraud.services import FLAGGABLE
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
+from sarafan.referrals.moves import move as move_referral
 from sarafan.rewards import services as rewards
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.rewards.moves import move
 
-from . import risk as scoring
-from .config import fraud_settings
 from .errors import ModerationError
-from .models import Decision, DecisionAction, Fingerprint, FlaggedSignal
-from .risk import Finding, Risk
-from .services import FLAGGABLE
+from .models import Decision, DecisionAction
 
 R = RewardStatus
 APPROVE, REJECT = DecisionAction.APPROVE, DecisionAction.REJECT
@@ -76,8 +78,7 @@ def _reject_rewards(referral: Referral, note: str, actor: str) -> int:
 def hold_or_reject(referral: Referral, status: str, *, reasons: list[str]) -> None:
     """A stricter risk decision on an open referral: hold it for review, or reject it."""
     note = "risk: " + ", ".join(reasons)
-    referral.status = status
-    Referral.objects.filter(pk=referral.pk).update(status=status)
+    move_referral(referral, status)
     if status == ReferralStatus.REVIEW:
         _hold_rewards(referral, note)
     else:
@@ -131,15 +132,10 @@ def hold_referrals(
             locked.risk_reasons = risk.reasons
             locked.risk_details = risk.details
             blocked = risk.decision == scoring.BLOCK
-            locked.status = ReferralStatus.REJECTED if blocked else ReferralStatus.REVIEW
-            locked.save(
-                update_fields=[
-                    "status",
-                    "risk_score",
-                    "risk_reasons",
-                    "risk_details",
-                    "risk_decision",
-                ]
+            move_referral(
+                locked,
+                ReferralStatus.REJECTED if blocked else ReferralStatus.REVIEW,
+                also=["risk_score", "risk_reasons", "risk_details", "risk_decision"],
             )
             if blocked:
                 _reject_rewards(locked, f"stop-rule: {reason}", "system")
@@ -179,12 +175,10 @@ def decide(*, referral: Referral, action: str, actor: str, reason: str = "") -> 
             f"The referral is {referral.status}, not in review.", code=ModerationError.NOT_IN_REVIEW
         )
     if action == APPROVE:
-        referral.status = _settled_status(referral)
-        referral.save(update_fields=["status"])
+        move_referral(referral, _settled_status(referral))
         _approve_rewards(referral, actor, reason)
     elif action == REJECT:
-        referral.status = ReferralStatus.REJECTED
-        referral.save(update_fields=["status"])
+        move_referral(referral, ReferralStatus.REJECTED)
         _reject_rewards(referral, reason or "rejected in review", actor)
         _rejected(referral)
     else:
@@ -270,8 +264,7 @@ def reverse(*, decision: Decision, actor: str, reason: str = "") -> Decision:
         elif decision.action == APPROVE and reward.status == R.PENDING:
             move(reward, R.REVIEW, actor=actor, note=note)
     if referral is not None:
-        referral.status = ReferralStatus.REVIEW
-        referral.save(update_fields=["status"])
+        move_referral(referral, ReferralStatus.REVIEW)
         _log(referral, "decision_reversed", actor=actor, reason=reason, decision=decision.public_id)
     decision.reversed_at = timezone.now()
     decision.reversed_by = actor
@@ -410,8 +403,7 @@ def mark_fraudster(*, participant: Participant, actor: str, reason: str = "") ->
         locked = _locked_case(referral)
         if locked.status == ReferralStatus.REJECTED:
             continue  # rejected meanwhile (a moderator, a parallel event): decided once
-        locked.status = ReferralStatus.REJECTED
-        locked.save(update_fields=["status"])
+        move_referral(locked, ReferralStatus.REJECTED)
         _reject_rewards(locked, f"fraudster: {reason}" if reason else "fraudster", actor)
         _rejected(locked)
         Decision.objects.create(

@@ -7,13 +7,13 @@ from django.test import Client
 
 from sarafan.campaigns.models import Campaign
 from sarafan.fraud.models import StopRule, StopRuleKind
-from sarafan.fraud.moderation import apply_review_deadlines
-from sarafan.fraud.scan import run_stop_rules
+from sarafan.moderation.scan import run_stop_rules
+from sarafan.moderation.services import apply_review_deadlines
 from sarafan.projects.services import create_project
 from tests.conftest import ApiClient
 from tests.fraud.support import REFEREE_SIGNUP_REWARD, REFERRER_REWARD, campaign, referrer
-from tests.fraud.test_moderation_api import _age, _case
 from tests.fraud.test_stoprules import HELD_SIGNUP, IP, _friends_from_one_source, _referrals
+from tests.moderation.test_api import _age, _case
 
 
 def _second_project() -> ApiClient:

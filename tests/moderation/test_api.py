@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sarafan.fraud.moderation import apply_review_deadlines
+from sarafan.moderation.services import apply_review_deadlines
 from sarafan.referrals.models import Referral, ReferralEvent
 from sarafan.rewards.models import Certificate
 from tests.fraud.support import (

@@ -1,9 +1,11 @@
-"""Console pages for referrals: who brought whom, the risk verdict, and the moderation queue.
+"""Console pages of moderation: referrals with their risk verdict, the moderation queue, the
+case page, and the decisions.
 
-The queue (…/referral/queue/) is this list narrowed to the cases in review of one project
-and mode, riskiest first, with a one-click decision on each row, decisions on the selected
-rows, and one for everything the filters show above or below a score. The case page is the
-referral's own page with the evidence side by side. Every decision is fraud.moderation's.
+The queue (…/referral/queue/) is the referrals' list narrowed to the cases in review of one
+project and mode, riskiest first, with a one-click decision on each row, decisions on the
+selected rows, and one for everything the filters show above or below a score. The case page
+is the referral's own page with the evidence side by side. Decisions are listed and reversed
+on their own pages. Every decision is moderation.services'.
 """
 
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 from unfold.contrib.filters.admin import DropdownFilter, RangeNumericListFilter
 
 from sarafan.campaigns.models import Campaign, Trigger
@@ -29,6 +31,7 @@ from sarafan.console.kit import (
     ObjectAction,
     ReasonActionForm,
     ReasonForm,
+    ReversedFilter,
     action_reason,
     actor,
     back,
@@ -49,17 +52,18 @@ from sarafan.console.options import (
 )
 from sarafan.core.errors import SarafanError
 from sarafan.core.ids import row_id
-from sarafan.fraud import moderation, risk
-from sarafan.fraud import selectors as evidence
-from sarafan.fraud.admin import decision_label, reverse_action
+from sarafan.fraud import risk
 from sarafan.fraud.models import SignalKind
 from sarafan.links.models import Channel
 from sarafan.participants.models import Participant
 from sarafan.projects.models import Project
+from sarafan.referrals.models import Referral, ReferralEvent, ReferralStatus
 from sarafan.rewards.models import Reward, RewardStatus
 from sarafan.site.scope import LIVE, TEST, Scope, current_scope
 
-from .models import Referral, ReferralEvent, ReferralStatus
+from . import selectors as evidence
+from . import services as moderation
+from .models import Decision, DecisionAction
 
 channel = shown_choice("channel", _("channel"), Channel)
 DECISION_LABELS = {
@@ -68,6 +72,7 @@ DECISION_LABELS = {
     "block": _("block"),
 }
 QUEUE = "referrals_referral_queue"
+REVERSE = "moderation.change_decision"
 # Cases one threshold decision takes at most, as the API's bulk review does.
 BULK_LIMIT = 500
 
@@ -386,8 +391,8 @@ class ReferralAdmin(ReadOnlyAdmin):
     search_fields = ("public_id", "referrer__external_id", "referee__external_id")
     actions = ("approve_selected", "reject_selected")
     action_form = ReasonActionForm
-    list_before_template = "fraud/queue_header.html"
-    change_form_outer_before_template = "fraud/case.html"
+    list_before_template = "moderation/queue_header.html"
+    change_form_outer_before_template = "moderation/case.html"
     fields = (
         "project",
         "livemode",
@@ -659,7 +664,7 @@ class ReferralAdmin(ReadOnlyAdmin):
         if request.POST.get("confirm") != "yes" or total == 0:
             return TemplateResponse(
                 request,
-                "fraud/queue_confirm.html",
+                "moderation/queue_confirm.html",
                 {
                     **self.admin_site.each_context(request),
                     "opts": self.opts,
@@ -703,7 +708,7 @@ class ReferralAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def case_file(self, request: HttpRequest, referral: Referral) -> dict[str, Any]:
-        """Everything a moderator weighs, for fraud/case.html."""
+        """Everything a moderator weighs, for moderation/case.html."""
         here = reverse("admin:referrals_referral_change", args=[referral.pk])
         scope = Scope(project=referral.project, livemode=referral.livemode)
         queue_url = f"{reverse(f'admin:{QUEUE}')}?{scope.query()}"
@@ -728,7 +733,7 @@ class ReferralAdmin(ReadOnlyAdmin):
             others = QueueFilter(scope=scope).queue().exclude(pk=referral.pk)
             upcoming = others.values_list("pk", flat=True).first()
         rewards = evidence.case_rewards(referral)
-        reversible = request.user.has_perm("fraud.change_decision")
+        reversible = request.user.has_perm(REVERSE)
         return {
             "decide": decide,
             "in_review": in_review,
@@ -745,7 +750,7 @@ class ReferralAdmin(ReadOnlyAdmin):
                 {
                     "decision": row.decision,
                     "label": decision_label(row.decision),
-                    "url": reverse("admin:fraud_decision_change", args=[row.decision.pk]),
+                    "url": reverse("admin:moderation_decision_change", args=[row.decision.pk]),
                     "when": local_time(row.decision.created_at),
                     "reversed": (
                         local_time(row.decision.reversed_at) if row.decision.reversed_at else ""
@@ -764,3 +769,152 @@ class ReferralAdmin(ReadOnlyAdmin):
             ),
             "now": timezone.now(),
         }
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def decision_label(decision: Decision) -> str:
+    variant = "success" if decision.action == DecisionAction.APPROVE else "danger"
+    return label(decision.get_action_display(), variant)
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    """Who decided what on which case and why; a decision is reversed here, never edited."""
+
+    list_display = (
+        public_id,
+        shown("referral", _("referral")),
+        shown("reward", _("reward")),
+        "decision",
+        "actor",
+        "reason",
+        "created_at",
+        "reversal",
+        "livemode",
+        "project",
+    )
+    list_filter = ("action", ReversedFilter, "livemode", "project")
+    list_select_related = ("referral", "reward", "project")
+    search_fields = ("public_id", "referral__public_id", "reward__public_id", "actor", "reason")
+    fields = (
+        "project",
+        "livemode",
+        public_id,
+        shown("referral", _("referral")),
+        shown("reward", _("reward")),
+        "decision",
+        "actor",
+        "reason",
+        "created_at",
+        "reversed_at",
+        "reversed_by",
+    )
+    readonly_fields = fields
+    actions = ("reverse_selected",)
+    action_form = ReasonActionForm
+    change_form_outer_after_template = "console/object_actions.html"
+
+    @admin.display(description=pgettext_lazy("moderation", "decision"), ordering="action")
+    def decision(self, decision: Decision) -> str:
+        return decision_label(decision)
+
+    @admin.display(description=_("reversed"), ordering="reversed_at")
+    def reversal(self, decision: Decision) -> str:
+        if decision.reversed_at is None:
+            return "—"
+        return str(
+            _("%(when)s by %(who)s")
+            % {"when": local_time(decision.reversed_at), "who": decision.reversed_by}
+        )
+
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVERSE)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.reverse_view)
+        return [
+            path("<path:object_id>/reverse/", view, name="moderation_decision_reverse"),
+            *super().get_urls(),
+        ]
+
+    def reverse_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        decision = posted_object(
+            self, request, object_id, allowed=self.has_reverse_permission(request)
+        )
+        if isinstance(decision, HttpResponse):
+            return decision
+        reverse_decision(request, decision, action_reason(request))
+        return back(request, reverse("admin:moderation_decision_change", args=[decision.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        decision = self.get_object(request, unquote(object_id))
+        if (
+            decision is not None
+            and decision.reversed_at is None
+            and self.has_reverse_permission(request)
+        ):
+            here = reverse("admin:moderation_decision_change", args=[decision.pk])
+            extra_context = {
+                **(extra_context or {}),
+                "object_actions": [reverse_action(decision, here)],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Reverse selected decisions"), permissions=["reverse"])
+    def reverse_selected(self, request: HttpRequest, queryset: QuerySet[Decision]) -> None:
+        done = sum(
+            reverse_decision(request, d, action_reason(request), quiet=True)
+            for d in queryset.order_by("id")
+        )
+        if done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d decision reversed; its case is back in review.",
+                    "%(count)d decisions reversed; their cases are back in review.",
+                    done,
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+
+def reverse_action(decision: Decision, here: str) -> ObjectAction:
+    return ObjectAction(
+        key=f"reverse-{decision.public_id}",
+        title=_("Reverse the decision"),
+        description=_(
+            "The case goes back to the moderation queue; possible while none of its "
+            "rewards is paid out."
+        ),
+        url=reverse("admin:moderation_decision_reverse", args=[decision.pk]),
+        next=here,
+        buttons=[("reverse", _("Reverse"), "danger")],
+        reason=ReasonForm(),
+    )
+
+
+def reverse_decision(
+    request: HttpRequest, decision: Decision, reason: str, *, quiet: bool = False
+) -> bool:
+    """Reverse through moderation.reverse; a refusal becomes an error message."""
+    try:
+        moderation.reverse(decision=decision, actor=actor(request), reason=reason)
+    except SarafanError as exc:
+        messages.error(request, f"{decision.public_id}: {refusal(exc)}")
+        return False
+    if not quiet:
+        messages.success(
+            request,
+            _("Decision %(decision)s reversed; the case is back in review.")
+            % {"decision": decision.public_id},
+        )
+    return True

@@ -9,13 +9,14 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from sarafan.campaigns.models import Campaign
+from sarafan.fraud.models import Fingerprint, FlaggedSignal, SignalKind
+from sarafan.fraud.services import IP_WINDOW
 from sarafan.participants.models import Participant
 from sarafan.referrals.models import Referral, ReferralStatus
 from sarafan.rewards.models import Reward
 
-from .models import Decision, Fingerprint, FlaggedSignal, SignalKind
-from .moderation import PAID_OUT
-from .services import IP_WINDOW
+from .models import Decision
+from .services import PAID_OUT
 
 
 @dataclass
@@ -126,7 +127,7 @@ def case_decisions(referral: Referral, rewards: list[Reward] | None = None) -> l
     """Decisions on the case or on one of its rewards, newest first.
 
     A decision is reversible while it is not reversed and no reward it covers is paid out
-    (moderation.reverse refuses the others).
+    (services.reverse refuses the others).
     """
     rewards = case_rewards(referral) if rewards is None else rewards
     paid = {reward.pk for reward in rewards if reward.status in PAID_OUT}
