@@ -22,12 +22,16 @@ urlpatterns = [
         portal.choose_brand,
         name="portal_choose_brand",
     ),
-    # Decisions were fraud's model before the moderation app: old links still arrive.
-    re_path(
-        r"^console/fraud/decision/(?P<rest>.*)$",
-        RedirectView.as_view(
-            url="/console/moderation/decision/%(rest)s", permanent=True, query_string=True
-        ),
+    # Decisions and alerts were fraud's models before the moderation and alerts apps: old
+    # links to their console pages still arrive.
+    *(
+        re_path(
+            rf"^console/fraud/{model}/(?P<rest>.*)$",
+            RedirectView.as_view(
+                url=f"/console/{app}/{model}/%(rest)s", permanent=True, query_string=True
+            ),
+        )
+        for app, model in (("moderation", "decision"), ("alerts", "alert"))
     ),
     path("console/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -6,6 +6,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
+from django.test import Client
+from django.urls import reverse
 
 from sarafan.alerts.models import Alert
 from sarafan.alerts.selectors import open_alerts
@@ -53,3 +55,13 @@ def test_alerts_raised_before_the_move_survive_it():
     moved = ContentType.objects.get_for_model(Alert)
     assert (moved.pk, moved.app_label) == (content_type, "alerts")
     assert not ContentType.objects.filter(app_label="fraud", model="alert").exists()
+
+
+def test_old_console_links_to_alerts_redirect(admin_client: Client):
+    old = admin_client.get("/console/fraud/alert/?acknowledged=no")
+    assert old.status_code == 301
+    assert old["Location"] == reverse("admin:alerts_alert_changelist") + "?acknowledged=no"
+    assert admin_client.get(old["Location"]).status_code == 200
+    assert admin_client.get("/console/fraud/alert/7/change/")["Location"] == reverse(
+        "admin:alerts_alert_change", args=[7]
+    )

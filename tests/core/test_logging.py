@@ -43,11 +43,13 @@ def written() -> Iterator[Written]:
     ]
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    # Swapped without setStream: that flushes the stream it replaces, which may be a capture
+    # file an earlier test of this worker has closed.
+    previous, handler.stream = handler.stream, buffer
     try:
         yield Written(buffer)
     finally:
-        handler.setStream(previous)
+        handler.stream = previous
 
 
 @pytest.fixture
