@@ -72,21 +72,11 @@ def _domain_apps() -> list[str]:
     return [app.strip() for layer in contract["layers"][1:] for app in layer.split(":")]
 
 
-def _known_back_imports() -> set[tuple[str, str]]:
-    text = (ROOT / "pyproject.toml").read_text()
-    listed = text.split("# Known back-imports, to be removed:", 1)[1].split("]", 1)[0]
-    return {
-        (importer, imported)
-        for importer, imported in re.findall(r'"(sarafan[\w.]+) -> (sarafan[\w.]+)"', listed)
-    }
-
-
 def test_no_two_apps_import_each_other_from_domain_modules():
-    """The layers contract implies it; this says it outright, on the package as it is. The
-    known back-imports still listed in the contract are the only exception, and shrink."""
+    """The layers contract implies it; this says it outright, on the package as it is, with no
+    exception: the contract's ignores name interface modules only."""
     graph = grimp.build_graph("sarafan")
     apps = _domain_apps()
-    known = _known_back_imports()
 
     def app_of(module: str) -> str | None:
         return next((app for app in apps if module == app or module.startswith(app + ".")), None)
@@ -98,7 +88,7 @@ def test_no_two_apps_import_each_other_from_domain_modules():
             continue
         for imported in graph.find_modules_directly_imported_by(importer):
             target = app_of(imported)
-            if target is not None and target != source and (importer, imported) not in known:
+            if target is not None and target != source:
                 edges.add((source, target))
     both_ways = sorted((a, b) for a, b in edges if (b, a) in edges and a < b)
     assert both_ways == []
